@@ -1,0 +1,3 @@
+"""Runlane: a file-backed run-lifecycle API for long answer-generation pipelines."""
+
+__version__ = "1.0.0"

@@ -1,0 +1,138 @@
+"""The FastAPI application: `create_app(settings, pipeline=...)`, its lifespan, and error mapping."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import __version__
+from app.api.body_limit import BodyLimit
+from app.api.logs import configure_logging
+from app.api.problems import problem
+from app.api.routes import runs
+from app.api.services.errors import (
+    ArtifactMissingError,
+    ArtifactNotProducedError,
+    IdempotencyKeyReusedError,
+    InvalidRequestError,
+    InvalidTransitionError,
+    QueueFullError,
+    RunActiveError,
+    RunAlreadyFinishedError,
+    RunGoneError,
+    RunIdConflictError,
+    RunlaneError,
+    RunNotFinishedError,
+    RunNotFoundError,
+)
+from app.api.services.run_service import RunService
+from app.config import Settings
+from app.modules.contract import Pipeline
+
+logger = logging.getLogger("runlane.api")
+
+ERROR_STATUS: dict[type[RunlaneError], int] = {
+    RunNotFoundError: 404,
+    RunGoneError: 410,
+    RunIdConflictError: 409,
+    RunNotFinishedError: 409,
+    ArtifactNotProducedError: 409,
+    InvalidTransitionError: 409,
+    RunAlreadyFinishedError: 409,
+    RunActiveError: 409,
+    ArtifactMissingError: 500,
+    QueueFullError: 429,
+    IdempotencyKeyReusedError: 422,
+    InvalidRequestError: 422,
+}
+
+HTTP_CODES = {
+    400: "BAD_REQUEST",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RunlaneError)
+    status = next(code for kind, code in ERROR_STATUS.items() if isinstance(exc, kind))
+    headers = None
+    if isinstance(exc, QueueFullError):
+        headers = {"Retry-After": str(exc.retry_after_s)}
+    if status >= 500:
+        logger.error(exc.message, extra={"code": exc.code})
+    return problem(status, exc.code, exc.message, headers, run_status=getattr(exc, "status", None))
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type", "")}
+        for error in exc.errors()
+    ]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    message = f"{_location(tuple(first['loc']))}: {first['msg']}".lstrip(": ")
+    return problem(422, "VALIDATION_ERROR", f"Invalid request: {message}", errors=errors)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
+    message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"No endpoint at {request.url.path}."
+    return problem(exc.status_code, code, message, dict(exc.headers or {}))
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    logger.error("unhandled error", exc_info=exc)
+    return problem(500, "INTERNAL_ERROR", "An internal error occurred; the server log has the details.")
+
+
+def create_app(settings: Settings | None = None, pipeline: Pipeline | None = None) -> FastAPI:
+    """Build the app; the run service starts with the app's lifespan, not at import."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings)
+        service = RunService(settings, pipeline)
+        await run_in_threadpool(service.start)
+        app.state.runs = service
+        try:
+            yield
+        finally:
+            await run_in_threadpool(service.shutdown)
+
+    app = FastAPI(
+        title="Runlane",
+        version=__version__,
+        summary="Start long answer-generation runs, poll them, fetch their answer and evidence.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(runs.router)
+    app.add_exception_handler(RunlaneError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    return app
+
+
+app = create_app()

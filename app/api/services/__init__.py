@@ -1,0 +1,1 @@
+"""Run services: the store, the executor and what composes them; no HTTP here."""

@@ -1,0 +1,103 @@
+"""Domain errors of the run services; `app.api.main` maps each one to an HTTP status."""
+
+from __future__ import annotations
+
+
+class RunlaneError(Exception):
+    """Base of every error a client can cause; `code` is stable and machine-readable."""
+
+    code = "RUNLANE_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class RunNotFoundError(RunlaneError):
+    code = "RUN_NOT_FOUND"
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"No run with run_id '{run_id}'.")
+
+
+class RunGoneError(RunlaneError):
+    code = "RUN_GONE"
+
+    def __init__(self, run_id: str, deleted_at: str) -> None:
+        super().__init__(f"Run '{run_id}' was deleted at {deleted_at}.")
+
+
+class RunIdConflictError(RunlaneError):
+    code = "RUN_ID_CONFLICT"
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"A run with run_id '{run_id}' already exists; choose another run_id.")
+
+
+class RunNotFinishedError(RunlaneError):
+    code = "RUN_NOT_FINISHED"
+
+    def __init__(self, run_id: str, status: str, what: str) -> None:
+        super().__init__(f"Run '{run_id}' is {status}; its {what} is available once it finishes.")
+        self.status = status
+
+
+class ArtifactNotProducedError(RunlaneError):
+    code = "ARTIFACT_NOT_PRODUCED"
+
+    def __init__(self, run_id: str, status: str, what: str) -> None:
+        super().__init__(f"Run '{run_id}' ended {status} without producing its {what}.")
+        self.status = status
+
+
+class ArtifactMissingError(RunlaneError):
+    code = "ARTIFACT_MISSING"
+
+    def __init__(self, run_id: str, name: str, reason: str) -> None:
+        super().__init__(f"Run '{run_id}' should have {name}, but it is {reason}.")
+
+
+class InvalidTransitionError(RunlaneError):
+    code = "INVALID_TRANSITION"
+
+    def __init__(self, run_id: str, current: str, target: str) -> None:
+        super().__init__(f"Run '{run_id}' cannot move from {current} to {target}.")
+        self.current = current
+        self.target = target
+
+
+class RunAlreadyFinishedError(RunlaneError):
+    code = "RUN_ALREADY_FINISHED"
+
+    def __init__(self, run_id: str, status: str) -> None:
+        super().__init__(f"Run '{run_id}' already ended {status}; there is nothing to cancel.")
+        self.status = status
+
+
+class RunActiveError(RunlaneError):
+    code = "RUN_ACTIVE"
+
+    def __init__(self, run_id: str, status: str) -> None:
+        super().__init__(f"Run '{run_id}' is {status}; cancel it before deleting it.")
+        self.status = status
+
+
+class QueueFullError(RunlaneError):
+    code = "QUEUE_FULL"
+
+    def __init__(self, limit: int, retry_after_s: int) -> None:
+        super().__init__(f"{limit} runs are already queued; retry in {retry_after_s} s.")
+        self.retry_after_s = retry_after_s
+
+
+class IdempotencyKeyReusedError(RunlaneError):
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Idempotency-Key '{key}' was already used with a different request body.")
+
+
+class InvalidRequestError(RunlaneError):
+    """A request that is well-formed JSON but names something it may not (e.g. a path)."""
+
+    code = "VALIDATION_ERROR"

@@ -1,0 +1,132 @@
+"""A SQLite index of the run folders, for listing, counting and finding queued work fast.
+
+The run folders stay the source of truth: the index is derived from them, repaired by
+`RunStore.reconcile_index`, and every page it yields is re-read from the folders.  It also
+holds the Idempotency-Key table, whose rows must be unique across processes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+INDEX_FILE = "index.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    created_ns INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    finished_ns INTEGER
+);
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_ns DESC, run_id DESC);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created_ns DESC, run_id DESC);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    body_hash TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
+"""
+
+Cursor = tuple[int, str]
+
+
+class RunIndex:
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self._path = folder / INDEX_FILE
+        self._local = threading.local()
+        with self._connect() as conn:
+            conn.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def upsert(self, run_id: str, created_ns: int, status: str, finished_ns: int | None) -> None:
+        self._connect().execute(
+            "INSERT INTO runs (run_id, created_ns, status, finished_ns) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(run_id) DO UPDATE SET status = excluded.status, "
+            "finished_ns = excluded.finished_ns",
+            (run_id, created_ns, status, finished_ns),
+        )
+
+    def remove(self, run_id: str) -> None:
+        self._connect().execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+
+    def run_ids(self) -> set[str]:
+        return {row[0] for row in self._connect().execute("SELECT run_id FROM runs")}
+
+    def with_status(self, status: str) -> list[str]:
+        rows = self._connect().execute(
+            "SELECT run_id FROM runs WHERE status = ? ORDER BY created_ns, run_id", (status,)
+        )
+        return [row[0] for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        rows = self._connect().execute("SELECT status, COUNT(*) FROM runs GROUP BY status")
+        return {status: count for status, count in rows}
+
+    def finished_before(self, finished_ns: int) -> list[str]:
+        rows = self._connect().execute(
+            "SELECT run_id FROM runs WHERE finished_ns IS NOT NULL AND finished_ns < ?",
+            (finished_ns,),
+        )
+        return [row[0] for row in rows]
+
+    def page(self, status: str | None, after: Cursor | None, limit: int) -> list[Cursor]:
+        """Runs newest first, strictly after the cursor (created_ns, run_id)."""
+        clauses: list[str] = []
+        params: list[object] = []
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status)
+        if after is not None:
+            clauses.append("(created_ns, run_id) < (?, ?)")
+            params.extend(after)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._connect().execute(
+            f"SELECT created_ns, run_id FROM runs {where} ORDER BY created_ns DESC, run_id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [(created_ns, run_id) for created_ns, run_id in rows]
+
+    def claim_idempotency_key(self, key: str, body_hash: str, run_id: str, ttl_s: float) -> bool:
+        """Record the key for this run; False when a live record for the key already exists."""
+        conn = self._connect()
+        now = time.time()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("DELETE FROM idempotency WHERE key = ? AND expires_at <= ?", (key, now))
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO idempotency VALUES (?, ?, ?, ?)",
+                (key, body_hash, run_id, now + ttl_s),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return cursor.rowcount == 1
+
+    def idempotency_record(self, key: str) -> tuple[str, str] | None:
+        row = (
+            self._connect()
+            .execute(
+                "SELECT body_hash, run_id FROM idempotency WHERE key = ? AND expires_at > ?",
+                (key, time.time()),
+            )
+            .fetchone()
+        )
+        return (row[0], row[1]) if row else None
+
+    def expire_idempotency_keys(self) -> int:
+        cursor = self._connect().execute("DELETE FROM idempotency WHERE expires_at <= ?", (time.time(),))
+        return cursor.rowcount

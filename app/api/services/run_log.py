@@ -1,0 +1,74 @@
+"""`run.json`: the run's log for people (stages with timings, events, errors with tracebacks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from app.api.services import atomic_file
+from app.api.services.run_state import parse_iso
+
+RUN_LOG_FILE = "run.json"
+MAX_EVENTS = 2000
+
+
+def new_run_log(run_id: str, created_at: str, pipeline: str) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "pipeline": pipeline,
+        "created_at": created_at,
+        "status": "queued",
+        "stages": [],
+        "events": [{"at": created_at, "event": "status", "status": "queued"}],
+        "errors": [],
+        "dropped_events": 0,
+    }
+
+
+def write_run_log(run_dir: Path, log: dict[str, Any]) -> None:
+    atomic_file.write_json(run_dir / RUN_LOG_FILE, log)
+
+
+def read_run_log(run_dir: Path) -> dict[str, Any]:
+    try:
+        value = orjson.loads((run_dir / RUN_LOG_FILE).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        value = None
+    if not isinstance(value, dict):
+        # The log is for people; a lost one must not stop the run, so start it afresh.
+        return new_run_log(run_dir.name, "", "")
+    return value
+
+
+def _close_open_stage(log: dict[str, Any], at: str) -> None:
+    stages = log["stages"]
+    if stages and stages[-1].get("ended_at") is None:
+        stage = stages[-1]
+        stage["ended_at"] = at
+        elapsed = parse_iso(at) - parse_iso(stage["started_at"])
+        stage["duration_s"] = round(elapsed.total_seconds(), 3)
+
+
+def record_event(run_dir: Path, event: dict[str, Any], traceback: str | None = None) -> None:
+    """Append one event, keeping the stage table in step; callers hold the run's lock."""
+    log = read_run_log(run_dir)
+    at = event["at"]
+    if event["event"] == "progress":
+        stages = log["stages"]
+        if not stages or stages[-1]["name"] != event["stage"]:
+            _close_open_stage(log, at)
+            stages.append({"name": event["stage"], "started_at": at, "ended_at": None})
+    elif event["event"] == "status":
+        log["status"] = event["status"]
+        if event["status"] not in ("queued", "running"):
+            _close_open_stage(log, at)
+    if event.get("error"):
+        log["errors"].append({"at": at, **event["error"], "traceback": traceback})
+    log["events"].append(event)
+    if len(log["events"]) > MAX_EVENTS:
+        overflow = len(log["events"]) - MAX_EVENTS
+        log["events"] = log["events"][:1] + log["events"][1 + overflow :]
+        log["dropped_events"] = log.get("dropped_events", 0) + overflow
+    write_run_log(run_dir, log)

@@ -1,0 +1,113 @@
+"""The run service: what the routes ask for, composed from the store, the executor and the reaper."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import orjson
+
+from app.api.services.document_paths import resolve_markdown_path
+from app.api.services.errors import (
+    IdempotencyKeyReusedError,
+    InvalidRequestError,
+    QueueFullError,
+    RunIdConflictError,
+    RunNotFoundError,
+)
+from app.api.services.run_executor import RunExecutor, load_pipeline
+from app.api.services.run_reaper import RunReaper
+from app.api.services.run_state import RunState, RunStatus
+from app.api.services.run_store import RunStore, new_run_id
+from app.config import Settings
+from app.modules.contract import Pipeline
+
+API_PREFIX = "/api/v1"
+
+
+def run_links(run_id: str) -> dict[str, str]:
+    base = f"{API_PREFIX}/runs/{run_id}"
+    return {
+        "status_url": f"{base}/status",
+        "output_url": f"{base}/output",
+        "context_url": f"{base}/context",
+    }
+
+
+@dataclass(frozen=True)
+class Accepted:
+    state: RunState
+    created: bool
+
+
+class RunService:
+    def __init__(self, settings: Settings, pipeline: Pipeline | None = None) -> None:
+        self.settings = settings
+        retention = timedelta(days=settings.retention_days) if settings.retention_days else None
+        self.store = RunStore(settings.output_dir, settings.pipeline, retention)
+        self.reaper = RunReaper(self.store, settings.orphan_after_s, settings.timeout_grace_s, retention)
+        self.executor = RunExecutor(
+            self.store,
+            pipeline or load_pipeline(settings.pipeline),
+            self.reaper,
+            documents_root=settings.documents_root,
+            max_workers=settings.max_workers,
+            heartbeat_interval_s=settings.heartbeat_interval_s,
+            reap_interval_s=settings.reap_interval_s,
+            shutdown_grace_s=settings.shutdown_grace_s,
+        )
+
+    def start(self) -> None:
+        self.executor.start()
+
+    def shutdown(self) -> None:
+        self.executor.shutdown()
+
+    def accept(self, request: dict[str, Any], idempotency_key: str | None = None) -> Accepted:
+        """Validate, persist durably, queue for execution; never waits for the pipeline."""
+        resolve_markdown_path(self.settings.documents_root, request.get("markdown_path"))
+        timeout_s = self._timeout(request.get("timeout_s"))
+        if idempotency_key is None:
+            self._check_queue()
+            state = self.store.create(request, request.get("run_id"), timeout_s)
+            self.executor.submit(state.run_id)
+            return Accepted(state, created=True)
+        return self._accept_idempotent(request, idempotency_key, timeout_s)
+
+    def _accept_idempotent(self, request: dict[str, Any], key: str, timeout_s: float) -> Accepted:
+        body_hash = hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        run_id = request.get("run_id") or new_run_id()
+        index = self.store.index
+        if not index.claim_idempotency_key(key, body_hash, run_id, self.settings.idempotency_ttl_s):
+            record = index.idempotency_record(key)
+            if record is None:  # expired between the two reads: treat as a fresh key
+                return self._accept_idempotent(request, key, timeout_s)
+            if record[0] != body_hash:
+                raise IdempotencyKeyReusedError(key)
+            run_id = record[1]
+            try:
+                return Accepted(self.store.get(run_id), created=False)
+            except RunNotFoundError:
+                pass  # the first request died before creating its run: create it now
+        self._check_queue()
+        try:
+            state = self.store.create(request, run_id, timeout_s)
+        except RunIdConflictError:
+            return Accepted(self.store.get(run_id), created=False)
+        self.executor.submit(state.run_id)
+        return Accepted(state, created=True)
+
+    def _timeout(self, requested: object) -> float:
+        if requested is None:
+            return min(self.settings.default_timeout_s, self.settings.max_timeout_s)
+        value = float(requested)  # type: ignore[arg-type]
+        if value > self.settings.max_timeout_s:
+            raise InvalidRequestError(f"timeout_s must be at most {self.settings.max_timeout_s:g} seconds.")
+        return value
+
+    def _check_queue(self) -> None:
+        queued = self.store.index.counts().get(RunStatus.QUEUED.value, 0)
+        if queued >= self.settings.max_queued:
+            raise QueueFullError(self.settings.max_queued, self.settings.poll_interval_s)

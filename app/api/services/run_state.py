@@ -1,0 +1,116 @@
+"""The run's state: its status enum, the one table of legal transitions, and the record on disk."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    COMPLETED_WITH_GAPS = "completed_with_gaps"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+    @property
+    def is_terminal(self) -> bool:
+        return not TRANSITIONS[self]
+
+
+TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.STOPPED}),
+    RunStatus.RUNNING: frozenset(
+        {
+            RunStatus.COMPLETED,
+            RunStatus.COMPLETED_WITH_GAPS,
+            RunStatus.FAILED,
+            RunStatus.STOPPED,
+        }
+    ),
+    RunStatus.COMPLETED: frozenset(),
+    RunStatus.COMPLETED_WITH_GAPS: frozenset(),
+    RunStatus.FAILED: frozenset(),
+    RunStatus.STOPPED: frozenset(),
+}
+
+TERMINAL_STATUSES = frozenset(status for status in RunStatus if status.is_terminal)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 UTC with a `Z`, millisecond precision (what browsers parse natively)."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+class RunError(BaseModel):
+    type: str
+    message: str
+
+
+class Progress(BaseModel):
+    stage: str
+    stage_index: int = Field(ge=0)
+    stage_count: int | None = None
+    fraction: float = Field(ge=0.0, le=1.0)
+    message: str = ""
+    seq: int = Field(ge=0)
+
+
+class Owner(BaseModel):
+    """The process executing a run; a run is orphaned once its owner is gone."""
+
+    host: str
+    pid: int
+    process_started: float
+
+
+class RunState(BaseModel):
+    """Everything `api_state.json` holds; `public_status` is the slice clients see."""
+
+    run_id: str
+    status: RunStatus
+    created_at: str
+    updated_at: str
+    started_at: str | None = None
+    completed_at: str | None = None
+    finish_reason: str | None = None
+    error: RunError | None = None
+    progress: Progress | None = None
+    gaps: list[dict[str, str]] = Field(default_factory=list)
+    cancel_requested_at: str | None = None
+    timeout_s: float
+    deadline_at: str | None = None
+    expires_at: str | None = None
+    owner: Owner | None = None
+    has_output: bool = False
+    has_context: bool = False
+
+    def public_status(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status.value,
+            "started_at": self.started_at,
+            "completed_at": self.completed_at,
+            "finish_reason": self.finish_reason,
+            "error": self.error.model_dump() if self.error else None,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "expires_at": self.expires_at,
+            "cancel_requested_at": self.cancel_requested_at,
+            "gaps": self.gaps,
+            "progress": self.progress.model_dump() if self.progress else None,
+        }

@@ -1,0 +1,494 @@
+"""The run store: the only writer of run state, persisting each run under `output/<run_id>/`.
+
+Every change happens under the run's lock (a thread lock plus a file lock, so several
+processes sharing the output root serialise too) as read-from-disk, check, write-atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from filelock import FileLock
+
+from app.api.services import atomic_file, run_log
+from app.api.services.errors import (
+    ArtifactMissingError,
+    ArtifactNotProducedError,
+    InvalidTransitionError,
+    RunActiveError,
+    RunAlreadyFinishedError,
+    RunGoneError,
+    RunIdConflictError,
+    RunNotFinishedError,
+    RunNotFoundError,
+)
+from app.api.services.run_index import RunIndex
+from app.api.services.run_state import (
+    TRANSITIONS,
+    Owner,
+    Progress,
+    RunError,
+    RunState,
+    RunStatus,
+    iso,
+    parse_iso,
+    utc_now,
+)
+
+STATE_FILE = "api_state.json"
+REQUEST_FILE = "request.json"
+FINAL_FILE = "final.md"
+CONTEXT_FILE = "context_bundle.json"
+TOMBSTONE_FILE = "tombstone.json"
+HEARTBEAT_FILE = "heartbeat"
+LOCK_FILE = ".lock"
+META_DIR = ".runlane"
+STAGING_DIR = ".staging"
+
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+RUN_ID_RULE = "1 to 128 characters: letters, digits, '.', '_' or '-', starting with a letter or digit"
+# A cached status is trusted only once its file is older than any file-system timestamp
+# granularity; a later rewrite then always carries a newer mtime, even on a reused inode.
+_CACHE_SETTLE_NS = 100_000_000
+_CACHE_MAX_ENTRIES = 20_000
+_LOCK_STRIPES = 64
+
+
+def new_run_id() -> str:
+    """Timestamp prefix as in the contract, plus a random suffix unique within the second."""
+    return utc_now().strftime("%Y%m%d_%H%M%S_") + secrets.token_hex(4)
+
+
+def is_valid_run_id(run_id: str) -> bool:
+    return RUN_ID_PATTERN.fullmatch(run_id) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    """A run's public status, serialised once and reused while the file is unchanged."""
+
+    state: RunState
+    body: bytes
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A pipeline's result as the store persists it."""
+
+    status: RunStatus
+    finish_reason: str
+    final_markdown: str | None
+    context_bundle: dict[str, Any] | None
+    gaps: list[dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    state: RunState
+    content: bytes
+    display_path: str
+    etag: str
+
+
+class RunStore:
+    def __init__(self, output_dir: Path, pipeline_name: str = "", retention: timedelta | None = None) -> None:
+        self.root = output_dir.resolve()
+        self.retention = retention
+        self.display_root = output_dir.as_posix().rstrip("/") or "."
+        self.pipeline_name = pipeline_name
+        for folder in (self.root, self.root / STAGING_DIR, self.root / META_DIR):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.index = RunIndex(self.root / META_DIR)
+        self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+        self._cache: dict[str, tuple[tuple[int, int, int], StatusView, bool]] = {}
+
+    def run_dir(self, run_id: str) -> Path:
+        if not is_valid_run_id(run_id):
+            raise RunNotFoundError(run_id)
+        return self.root / run_id
+
+    def display_path(self, run_id: str, name: str) -> str:
+        return f"{self.display_root}/{run_id}/{name}"
+
+    @contextlib.contextmanager
+    def locked(self, run_id: str) -> Iterator[Path]:
+        """Exclusive access to one run, across threads and processes."""
+        run_dir = self.run_dir(run_id)
+        if not run_dir.is_dir():
+            raise RunNotFoundError(run_id)
+        stripe = self._stripes[hash(run_id) % _LOCK_STRIPES]
+        with stripe, FileLock(run_dir / LOCK_FILE, thread_local=False):
+            yield run_dir
+
+    # -- creation ---------------------------------------------------------------------------
+
+    def create(self, request: dict[str, Any], run_id: str | None, timeout_s: float) -> RunState:
+        """Persist a new queued run durably; the folder appears whole or not at all."""
+        for _ in range(8):
+            candidate = run_id or new_run_id()
+            state = self._build_queued(candidate, timeout_s)
+            if self._publish(state, request):
+                return state
+            if run_id is not None:
+                raise RunIdConflictError(run_id)
+        raise RunIdConflictError(candidate)
+
+    def _build_queued(self, run_id: str, timeout_s: float) -> RunState:
+        now = iso(utc_now())
+        assert now is not None
+        return RunState(
+            run_id=run_id,
+            status=RunStatus.QUEUED,
+            created_at=now,
+            updated_at=now,
+            timeout_s=timeout_s,
+        )
+
+    def _publish(self, state: RunState, request: dict[str, Any]) -> bool:
+        staging = self.root / STAGING_DIR / f"{state.run_id}.{secrets.token_hex(6)}"
+        staging.mkdir()
+        try:
+            atomic_file.write_json(staging / REQUEST_FILE, request)
+            log = run_log.new_run_log(state.run_id, state.created_at, self.pipeline_name)
+            run_log.write_run_log(staging, log)
+            atomic_file.write_bytes(staging / STATE_FILE, state.model_dump_json().encode())
+            atomic_file.fsync_dir(staging)
+            # rename(2) onto an existing, non-empty run folder fails: that is the atomic,
+            # cross-process uniqueness check for run ids.
+            os.rename(staging, self.root / state.run_id)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            if (self.root / state.run_id).exists():
+                return False
+            raise
+        atomic_file.fsync_dir(self.root)
+        self.index_state(state)
+        return True
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def get(self, run_id: str) -> RunState:
+        return self.status_view(run_id).state
+
+    def status_view(self, run_id: str) -> StatusView:
+        """The hot path: one stat(2) when the state file is unchanged since the last read."""
+        path = self.run_dir(run_id) / STATE_FILE
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise self._absence_error(run_id) from None
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        cached = self._cache.get(run_id)
+        if cached is not None and cached[0] == key and cached[2]:
+            return cached[1]
+        return self._load_view(run_id, path)
+
+    def _load_view(self, run_id: str, path: Path) -> StatusView:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise self._absence_error(run_id) from None
+        with os.fdopen(fd, "rb") as handle:
+            st = os.fstat(fd)
+            data = handle.read()
+        state = RunState.model_validate_json(data)
+        body = orjson.dumps(state.public_status())
+        view = StatusView(state, body, f'"{hashlib.blake2b(body, digest_size=10).hexdigest()}"')
+        settled = time.time_ns() - st.st_mtime_ns > _CACHE_SETTLE_NS
+        if len(self._cache) >= _CACHE_MAX_ENTRIES:
+            self._cache.pop(next(iter(self._cache)), None)
+        self._cache[run_id] = ((st.st_ino, st.st_mtime_ns, st.st_size), view, settled)
+        return view
+
+    def _absence_error(self, run_id: str) -> Exception:
+        tombstone = self.root / run_id / TOMBSTONE_FILE
+        try:
+            record = orjson.loads(tombstone.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return RunNotFoundError(run_id)
+        return RunGoneError(run_id, str(record.get("deleted_at")))
+
+    def read_request(self, run_id: str) -> dict[str, Any]:
+        value = orjson.loads((self.run_dir(run_id) / REQUEST_FILE).read_bytes())
+        return value if isinstance(value, dict) else {}
+
+    def read_artifact(self, run_id: str, name: str) -> Artifact:
+        """An artifact of a terminal run; the state says whether it should exist."""
+        state = self.get(run_id)
+        what = "answer" if name == FINAL_FILE else "context bundle"
+        if not state.status.is_terminal:
+            raise RunNotFinishedError(run_id, state.status.value, what)
+        produced = state.has_output if name == FINAL_FILE else state.has_context
+        if not produced:
+            raise ArtifactNotProducedError(run_id, state.status.value, what)
+        path = self.root / run_id / name
+        try:
+            content = path.read_bytes()
+        except FileNotFoundError:
+            raise ArtifactMissingError(run_id, name, "missing from disk") from None
+        except OSError as exc:
+            raise ArtifactMissingError(run_id, name, f"unreadable ({exc.strerror})") from None
+        etag = f'"{hashlib.blake2b(content, digest_size=10).hexdigest()}"'
+        return Artifact(state, content, self.display_path(run_id, name), etag)
+
+    def parse_context(self, artifact: Artifact) -> dict[str, Any]:
+        try:
+            bundle = orjson.loads(artifact.content)
+        except orjson.JSONDecodeError:
+            raise ArtifactMissingError(artifact.state.run_id, CONTEXT_FILE, "not valid JSON") from None
+        if not isinstance(bundle, dict):
+            raise ArtifactMissingError(artifact.state.run_id, CONTEXT_FILE, "not a JSON object")
+        return bundle
+
+    # -- transitions ------------------------------------------------------------------------
+
+    def _read_locked(self, run_dir: Path) -> RunState:
+        try:
+            return RunState.model_validate_json((run_dir / STATE_FILE).read_bytes())
+        except FileNotFoundError:
+            raise self._absence_error(run_dir.name) from None
+
+    def _write(
+        self,
+        run_dir: Path,
+        state: RunState,
+        event: dict[str, Any] | None = None,
+        traceback: str | None = None,
+    ) -> None:
+        atomic_file.write_bytes(run_dir / STATE_FILE, state.model_dump_json().encode())
+        if event is not None:
+            run_log.record_event(run_dir, {"at": state.updated_at, **event}, traceback)
+        self.index_state(state)
+
+    def index_state(self, state: RunState) -> None:
+        finished_ns = None
+        if state.completed_at is not None:
+            finished_ns = int(parse_iso(state.completed_at).timestamp() * 1e9)
+        created_ns = int(parse_iso(state.created_at).timestamp() * 1e9)
+        self.index.upsert(state.run_id, created_ns, state.status.value, finished_ns)
+
+    def _moved(self, state: RunState, target: RunStatus, **changes: Any) -> RunState:
+        if target not in TRANSITIONS[state.status]:
+            raise InvalidTransitionError(state.run_id, state.status.value, target.value)
+        now = utc_now()
+        changes.setdefault("updated_at", iso(now))
+        if target is RunStatus.RUNNING:
+            changes.setdefault("started_at", iso(now))
+        if target.is_terminal:
+            changes["completed_at"] = changes["updated_at"]
+        return state.model_copy(update={"status": target, **changes})
+
+    @contextlib.contextmanager
+    def exclusive(self, run_id: str) -> Iterator[tuple[Path, RunState]]:
+        """The run's folder and fresh state, held under its lock, for read-check-write changes."""
+        with self.locked(run_id) as run_dir:
+            yield run_dir, self._read_locked(run_dir)
+
+    def commit(
+        self,
+        run_dir: Path,
+        state: RunState,
+        target: RunStatus | None = None,
+        *,
+        event: dict[str, Any] | None = None,
+        traceback: str | None = None,
+        **changes: Any,
+    ) -> RunState:
+        """Write a change prepared inside `exclusive`; a status change must be in the table."""
+        if target is None:
+            changes.setdefault("updated_at", iso(utc_now()))
+            new = state.model_copy(update=changes)
+        else:
+            new = self._moved(state, target, **changes)
+            event = {"event": "status", "status": target.value, **(event or {})}
+            if new.finish_reason:
+                event["finish_reason"] = new.finish_reason
+            if new.error is not None:
+                event["error"] = new.error.model_dump()
+        self._write(run_dir, new, event, traceback)
+        return new
+
+    def transition(self, run_id: str, target: RunStatus, **changes: Any) -> RunState:
+        """Move a run to `target`, or raise InvalidTransitionError if the table forbids it."""
+        with self.exclusive(run_id) as (run_dir, state):
+            return self.commit(run_dir, state, target, **changes)
+
+    # -- the lifecycle operations ------------------------------------------------------------
+
+    def claim(self, run_id: str, owner: Owner) -> RunState | None:
+        """queued -> running for this owner; None if someone else claimed or stopped it first."""
+        with self.exclusive(run_id) as (run_dir, state):
+            if state.status is not RunStatus.QUEUED:
+                return None
+            self.touch_heartbeat(run_id)
+            deadline = utc_now() + timedelta(seconds=state.timeout_s)
+            return self.commit(
+                run_dir,
+                state,
+                RunStatus.RUNNING,
+                event={"owner": owner.model_dump()},
+                owner=owner,
+                deadline_at=iso(deadline),
+            )
+
+    def record_progress(
+        self, run_id: str, stage: str, message: str, fraction: float | None, stages: tuple[str, ...]
+    ) -> None:
+        """Store a progress report; fraction and stage index never go backwards."""
+        with self.exclusive(run_id) as (run_dir, state):
+            if state.status is not RunStatus.RUNNING:
+                return
+            previous = state.progress
+            index = stages.index(stage) if stage in stages else None
+            if previous is None:
+                index = index if index is not None else 0
+                floor, seq = 0.0, 0
+            else:
+                bumped = previous.stage_index + (stage != previous.stage)
+                index = max(previous.stage_index, index if index is not None else bumped)
+                floor, seq = previous.fraction, previous.seq
+            value = min(1.0, max(floor, fraction if fraction is not None else floor))
+            progress = Progress(
+                stage=stage,
+                stage_index=index,
+                stage_count=len(stages) or None,
+                fraction=value,
+                message=message,
+                seq=seq + 1,
+            )
+            event = {"event": "progress", "stage": stage, "message": message, "fraction": value}
+            self.commit(run_dir, state, event=event, progress=progress)
+
+    def finish(self, run_id: str, outcome: Outcome) -> RunState | None:
+        """Write the artifacts, then flip to the terminal status; None if the run already ended."""
+        with self.exclusive(run_id) as (run_dir, state):
+            if state.status is not RunStatus.RUNNING:
+                return None
+            if outcome.final_markdown is not None:
+                atomic_file.write_text(run_dir / FINAL_FILE, outcome.final_markdown)
+            if outcome.context_bundle is not None:
+                atomic_file.write_json(run_dir / CONTEXT_FILE, outcome.context_bundle)
+            return self.commit(
+                run_dir,
+                state,
+                outcome.status,
+                finish_reason=outcome.finish_reason,
+                gaps=outcome.gaps,
+                has_output=outcome.final_markdown is not None,
+                has_context=outcome.context_bundle is not None,
+                expires_at=self._expiry(),
+            )
+
+    def fail(
+        self, run_id: str, error: RunError, finish_reason: str, traceback: str | None = None
+    ) -> RunState | None:
+        """running -> failed; None if the run already ended (e.g. stopped meanwhile)."""
+        with self.exclusive(run_id) as (run_dir, state):
+            if state.status is not RunStatus.RUNNING:
+                return None
+            return self.commit(
+                run_dir,
+                state,
+                RunStatus.FAILED,
+                traceback=traceback,
+                error=error,
+                finish_reason=finish_reason,
+                expires_at=self._expiry(),
+            )
+
+    def stop(self, run_id: str, finish_reason: str, only_if: RunStatus) -> RunState | None:
+        """-> stopped without artifacts, if the run is still in status `only_if`."""
+        with self.exclusive(run_id) as (run_dir, state):
+            if state.status is not only_if:
+                return None
+            return self.commit(
+                run_dir,
+                state,
+                RunStatus.STOPPED,
+                finish_reason=finish_reason,
+                expires_at=self._expiry(),
+            )
+
+    def request_cancel(self, run_id: str) -> RunState:
+        """Stop a queued run now, or flag a running one; repeat cancels answer the status."""
+        with self.exclusive(run_id) as (run_dir, state):
+            now = iso(utc_now())
+            if state.status is RunStatus.QUEUED:
+                return self.commit(
+                    run_dir,
+                    state,
+                    RunStatus.STOPPED,
+                    finish_reason="cancelled",
+                    cancel_requested_at=now,
+                    expires_at=self._expiry(),
+                )
+            if state.status is RunStatus.RUNNING:
+                if state.cancel_requested_at is not None:
+                    return state
+                event = {"event": "cancel_requested"}
+                return self.commit(run_dir, state, event=event, cancel_requested_at=now)
+            if state.status is RunStatus.STOPPED and state.cancel_requested_at is not None:
+                return state
+            raise RunAlreadyFinishedError(run_id, state.status.value)
+
+    def _expiry(self) -> str | None:
+        if self.retention is None:
+            return None
+        return iso(utc_now() + self.retention)
+
+    # -- deletion ---------------------------------------------------------------------------
+
+    def delete(self, run_id: str) -> None:
+        """Remove a terminal run's files, leaving a tombstone so it answers 410 from now on."""
+        with self.exclusive(run_id) as (run_dir, state):
+            if not state.status.is_terminal:
+                raise RunActiveError(run_id, state.status.value)
+            record = {"run_id": run_id, "deleted_at": iso(utc_now()), "status": state.status}
+            atomic_file.write_json(run_dir / TOMBSTONE_FILE, record)
+            self.remove_run_files(run_dir)
+            self.index.remove(run_id)
+        self._cache.pop(run_id, None)
+
+    @staticmethod
+    def remove_run_files(run_dir: Path) -> None:
+        keep = {TOMBSTONE_FILE, LOCK_FILE}
+        # The state goes last so that a crash part-way leaves a run that still reads whole.
+        entries = sorted(os.scandir(run_dir), key=lambda entry: entry.name == STATE_FILE)
+        for entry in entries:
+            if entry.name in keep:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+        atomic_file.fsync_dir(run_dir)
+
+    # -- heartbeats -------------------------------------------------------------------------
+
+    def touch_heartbeat(self, run_id: str) -> None:
+        path = self.root / run_id / HEARTBEAT_FILE
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            atomic_file.write_bytes(path, b"")
+
+    def heartbeat_age_s(self, run_id: str) -> float | None:
+        try:
+            return time.time() - os.stat(self.root / run_id / HEARTBEAT_FILE).st_mtime
+        except FileNotFoundError:
+            return None

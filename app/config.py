@@ -1,0 +1,59 @@
+"""Runtime settings: every knob of the service, read from `RUNLANE_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PIPELINE = "app.modules.orchestrator.module:run_pipeline"
+
+
+class Settings(BaseSettings):
+    """One object for all configuration; pass a customised copy to `create_app` in tests."""
+
+    model_config = SettingsConfigDict(env_prefix="RUNLANE_", extra="ignore")
+
+    output_dir: Path = Field(Path("output"), description="Root folder holding one folder per run.")
+    documents_root: Path = Field(
+        Path(), description="Every request's markdown_path is resolved inside this folder."
+    )
+    data_dir: Path = Field(
+        Path("documents/data"), description="Folder of read-only SQLite databases for enable_sql."
+    )
+    max_workers: int = Field(4, ge=1, le=256, description="Runs executed at once per process.")
+    pipeline: str = Field(DEFAULT_PIPELINE, description="Pipeline import string module:function.")
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Larger request bodies get 413.")
+
+    heartbeat_interval_s: float = Field(5.0, gt=0, description="How often a running run is marked alive.")
+    orphan_after_s: float = Field(
+        30.0, gt=0, description="A running run whose heartbeat is older than this is orphaned."
+    )
+    reap_interval_s: float = Field(
+        10.0, gt=0, description="How often queued runs are picked up and orphans are failed."
+    )
+    shutdown_grace_s: float = Field(
+        10.0, ge=0, description="How long shutdown waits for running pipelines to finish."
+    )
+
+    poll_interval_s: int = Field(2, ge=1, le=60, description="Retry-After sent to pollers.")
+    default_timeout_s: float = Field(3600.0, gt=0, description="Time limit of a run.")
+    max_timeout_s: float = Field(6 * 3600.0, gt=0, description="Largest timeout_s a request may ask.")
+    timeout_grace_s: float = Field(
+        30.0, ge=0, description="After its limit, how long a pipeline may take to stop by itself."
+    )
+    max_queued: int = Field(1000, ge=1, description="Queued runs allowed before POST answers 429.")
+    retention_days: float | None = Field(
+        None, gt=0, description="Terminal runs older than this are deleted; unset keeps all."
+    )
+    idempotency_ttl_s: float = Field(24 * 3600.0, gt=0, description="Lifetime of Idempotency-Key.")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS.")
+
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset = extractive.")
+    llm_model: str = Field("gpt-4o-mini", description="Model name sent to the LLM endpoint.")
+    llm_api_key: SecretStr = Field(SecretStr("not-needed"), description="API key for the endpoint.")
+    llm_timeout_s: float = Field(120.0, gt=0, description="Timeout of one LLM request.")
+
+    log_level: str = Field("INFO", description="Logging level.")
+    log_json: bool = Field(True, description="Structured JSON logs (false: plain text).")

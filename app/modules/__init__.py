@@ -1,0 +1,1 @@
+"""The answer pipeline and its contract; never imports FastAPI or app.api."""

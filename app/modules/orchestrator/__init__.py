@@ -1,0 +1,1 @@
+"""The default pipeline: questions answered from markdown documents."""

@@ -1,0 +1,60 @@
+"""Shared fixtures: isolated settings per test, an app factory, and deadline-based waiting."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.api.main import create_app
+from app.config import Settings
+from app.modules.contract import Pipeline
+
+DEADLINE_S = 30.0
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = DEADLINE_S, what: str = "condition") -> Any:
+    """Poll a condition with a deadline (never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.005)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    (tmp_path / "documents").mkdir()
+    (tmp_path / "documents" / "note.md").write_text("# Note\n\nSolar subsidies fund rooftop panels.\n")
+    return Settings(
+        output_dir=tmp_path / "output",
+        documents_root=tmp_path,
+        data_dir=tmp_path / "data",
+        heartbeat_interval_s=0.05,
+        reap_interval_s=0.05,
+        orphan_after_s=5.0,
+        shutdown_grace_s=0.5,
+        log_json=True,
+    )
+
+
+@contextmanager
+def running_app(settings: Settings, pipeline: Pipeline) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, pipeline)) as client:
+        yield client
+
+
+def wait_for_status(client: TestClient, run_id: str, *statuses: str) -> dict[str, Any]:
+    def current() -> dict[str, Any] | None:
+        body: dict[str, Any] = client.get(f"/api/v1/runs/{run_id}/status").json()
+        return body if body["status"] in statuses else None
+
+    result: dict[str, Any] = wait_until(current, what=f"{run_id} to reach {statuses}")
+    return result

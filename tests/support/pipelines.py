@@ -1,0 +1,110 @@
+"""Pipelines written for the tests: each pins down one way a pipeline can behave."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from app.modules.contract import Gap, PipelineResult, RunContext
+
+EVENT_TIMEOUT_S = 30.0
+
+
+def completed(ctx: RunContext, text: str = "answer") -> PipelineResult:
+    return PipelineResult(
+        "completed",
+        "answered",
+        f"# {ctx.options.question}\n\n{text}\n",
+        {"question": ctx.options.question, "run_id": ctx.run_id},
+    )
+
+
+class GatedPipeline:
+    """Blocks each run until the test opens the gate; reports progress and honours stop."""
+
+    stages = ("prepare", "wait", "write")
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.started = threading.Event()
+        self.calls: list[str] = []
+        self.saw_stop = threading.Event()
+
+    def __call__(self, ctx: RunContext) -> PipelineResult:
+        self.calls.append(ctx.run_id)
+        ctx.report("prepare", "getting ready", 0.1)
+        self.started.set()
+        ctx.report("wait", "waiting for the gate", 0.5)
+        deadline = time.monotonic() + EVENT_TIMEOUT_S
+        while not self.gate.wait(0.01):
+            if ctx.should_stop():
+                self.saw_stop.set()
+                return PipelineResult("stopped", "stop requested", "partial answer\n", None)
+            if time.monotonic() > deadline:
+                raise TimeoutError("the test never opened the gate")
+        ctx.report("write", "writing", 0.9)
+        return completed(ctx)
+
+
+class StubbornPipeline:
+    """Ignores should_stop entirely until released: only the reaper can end it on time."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.started = threading.Event()
+
+    def __call__(self, ctx: RunContext) -> PipelineResult:
+        self.started.set()
+        self.release.wait(EVENT_TIMEOUT_S)
+        return completed(ctx, "late")
+
+
+def raising_pipeline(ctx: RunContext) -> PipelineResult:
+    raise ValueError("the pipeline broke on purpose")
+
+
+def gaps_pipeline(ctx: RunContext) -> PipelineResult:
+    gap = Gap("question_part", "funding in 1850", "no document mentions it")
+    return PipelineResult(
+        "completed_with_gaps",
+        "unsupported parts",
+        "# Answer\n\n## Gaps\n- funding in 1850\n",
+        {"gaps": [gap.as_dict()]},
+        [gap],
+    )
+
+
+def instant_pipeline(ctx: RunContext) -> PipelineResult:
+    ctx.report("answer", "done", 1.0)
+    return completed(ctx)
+
+
+def not_a_result_pipeline(ctx: RunContext) -> PipelineResult:
+    return "oops"  # type: ignore[return-value]
+
+
+# -- pipelines for server processes, synchronised through files -------------------------------
+
+
+def file_gated_pipeline(ctx: RunContext) -> PipelineResult:
+    """For real server processes: waits until a `release` file appears in the run's documents
+    folder, and appends its run id to `executions.log` there (to count executions)."""
+    folder = ctx.options.markdown_path
+    with (folder / "executions.log").open("a") as log:
+        log.write(f"{ctx.run_id} {os.getpid()}\n")
+    ctx.report("wait", "waiting for release", 0.5)
+    deadline = time.monotonic() + 120
+    while not (folder / "release").exists():
+        if ctx.should_stop():
+            return PipelineResult("stopped", "stop requested", None, None)
+        if time.monotonic() > deadline:
+            raise TimeoutError("never released")
+        time.sleep(0.02)
+    return completed(ctx)
+
+
+def executions(folder: Path) -> list[str]:
+    log = folder / "executions.log"
+    return [line.split()[0] for line in log.read_text().splitlines()] if log.exists() else []
