@@ -33,6 +33,7 @@ from app.api.services.errors import (
     RunlaneError,
     RunNotFinishedError,
     RunNotFoundError,
+    RunStateUnreadableError,
 )
 from app.api.services.run_service import RunService
 from app.config import Settings
@@ -50,6 +51,7 @@ ERROR_STATUS: dict[type[RunlaneError], int] = {
     RunAlreadyFinishedError: 409,
     RunActiveError: 409,
     ArtifactMissingError: 500,
+    RunStateUnreadableError: 500,
     QueueFullError: 429,
     IdempotencyKeyReusedError: 422,
     InvalidRequestError: 422,
@@ -124,9 +126,12 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         version=__version__,
         summary="Start long answer-generation runs, poll them, fetch their answer and evidence.",
         lifespan=lifespan,
+        # Metrics are served by Runlane itself; the built-in OpenTelemetry hooks would tax every poll.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(runs.polling_router)
     app.include_router(runs.router)
     app.add_exception_handler(RunlaneError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

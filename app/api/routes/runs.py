@@ -15,10 +15,13 @@ from app.api.models import (
     RunOutputResponse,
     RunStatusResponse,
 )
+from app.api.routes.direct_route import DirectRoute
 from app.api.services.run_service import API_PREFIX, RunService, run_links
 from app.api.services.run_store import CONTEXT_FILE, FINAL_FILE, Artifact
 
 router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["runs"])
+# The polling endpoints, served without per-request dependency solving (see DirectRoute).
+polling_router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["runs"], route_class=DirectRoute)
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -67,12 +70,12 @@ def create_run(
     return {"run_id": accepted.state.run_id, "status": accepted.state.status.value, **links}
 
 
-@router.get(
+@polling_router.get(
     "/{run_id}/status",
     response_model=RunStatusResponse,
     responses={**NOT_FOUND, 304: {"description": "Unchanged since the ETag in If-None-Match."}},
 )
-async def get_run_status(run_id: str, request: Request) -> Response:
+async def get_run_status(request: Request, run_id: str) -> Response:
     """The polling endpoint: cheap, cached against the state file, with ETag and Retry-After."""
     runs = service(request)
     view = runs.store.status_view(run_id)

@@ -101,3 +101,10 @@ class InvalidRequestError(RunlaneError):
     """A request that is well-formed JSON but names something it may not (e.g. a path)."""
 
     code = "VALIDATION_ERROR"
+
+
+class RunStateUnreadableError(RunlaneError):
+    code = "RUN_STATE_UNREADABLE"
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"The state file of run '{run_id}' is unreadable; see the server log.")

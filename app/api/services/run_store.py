@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import re
 import secrets
@@ -22,6 +23,7 @@ from typing import Any
 
 import orjson
 from filelock import FileLock
+from pydantic import ValidationError
 
 from app.api.services import atomic_file, run_log
 from app.api.services.errors import (
@@ -34,6 +36,7 @@ from app.api.services.errors import (
     RunIdConflictError,
     RunNotFinishedError,
     RunNotFoundError,
+    RunStateUnreadableError,
 )
 from app.api.services.run_index import RunIndex
 from app.api.services.run_state import (
@@ -47,6 +50,8 @@ from app.api.services.run_state import (
     parse_iso,
     utc_now,
 )
+
+logger = logging.getLogger("runlane.store")
 
 STATE_FILE = "api_state.json"
 REQUEST_FILE = "request.json"
@@ -107,6 +112,7 @@ class Artifact:
 class RunStore:
     def __init__(self, output_dir: Path, pipeline_name: str = "", retention: timedelta | None = None) -> None:
         self.root = output_dir.resolve()
+        self._root_str = str(self.root)
         self.retention = retention
         self.display_root = output_dir.as_posix().rstrip("/") or "."
         self.pipeline_name = pipeline_name
@@ -186,7 +192,10 @@ class RunStore:
 
     def status_view(self, run_id: str) -> StatusView:
         """The hot path: one stat(2) when the state file is unchanged since the last read."""
-        path = self.run_dir(run_id) / STATE_FILE
+        if not is_valid_run_id(run_id):
+            raise RunNotFoundError(run_id)
+        # Plain strings, not pathlib: this runs on every poll of every open browser tab.
+        path = f"{self._root_str}/{run_id}/{STATE_FILE}"
         try:
             st = os.stat(path)
         except FileNotFoundError:
@@ -197,7 +206,7 @@ class RunStore:
             return cached[1]
         return self._load_view(run_id, path)
 
-    def _load_view(self, run_id: str, path: Path) -> StatusView:
+    def _load_view(self, run_id: str, path: str) -> StatusView:
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
@@ -205,7 +214,7 @@ class RunStore:
         with os.fdopen(fd, "rb") as handle:
             st = os.fstat(fd)
             data = handle.read()
-        state = RunState.model_validate_json(data)
+        state = self._parse_state(run_id, data)
         body = orjson.dumps(state.public_status())
         view = StatusView(state, body, f'"{hashlib.blake2b(body, digest_size=10).hexdigest()}"')
         settled = time.time_ns() - st.st_mtime_ns > _CACHE_SETTLE_NS
@@ -258,9 +267,18 @@ class RunStore:
 
     def _read_locked(self, run_dir: Path) -> RunState:
         try:
-            return RunState.model_validate_json((run_dir / STATE_FILE).read_bytes())
+            data = (run_dir / STATE_FILE).read_bytes()
         except FileNotFoundError:
             raise self._absence_error(run_dir.name) from None
+        return self._parse_state(run_dir.name, data)
+
+    @staticmethod
+    def _parse_state(run_id: str, data: bytes) -> RunState:
+        try:
+            return RunState.model_validate_json(data)
+        except ValidationError:
+            logger.exception("unreadable state file", extra={"run_id": run_id})
+            raise RunStateUnreadableError(run_id) from None
 
     def _write(
         self,
@@ -290,6 +308,7 @@ class RunStore:
             changes.setdefault("started_at", iso(now))
         if target.is_terminal:
             changes["completed_at"] = changes["updated_at"]
+            changes.setdefault("expires_at", self._expiry())
         return state.model_copy(update={"status": target, **changes})
 
     @contextlib.contextmanager
@@ -390,7 +409,6 @@ class RunStore:
                 gaps=outcome.gaps,
                 has_output=outcome.final_markdown is not None,
                 has_context=outcome.context_bundle is not None,
-                expires_at=self._expiry(),
             )
 
     def fail(
@@ -407,7 +425,6 @@ class RunStore:
                 traceback=traceback,
                 error=error,
                 finish_reason=finish_reason,
-                expires_at=self._expiry(),
             )
 
     def stop(self, run_id: str, finish_reason: str, only_if: RunStatus) -> RunState | None:
@@ -420,7 +437,6 @@ class RunStore:
                 state,
                 RunStatus.STOPPED,
                 finish_reason=finish_reason,
-                expires_at=self._expiry(),
             )
 
     def request_cancel(self, run_id: str) -> RunState:
@@ -434,7 +450,6 @@ class RunStore:
                     RunStatus.STOPPED,
                     finish_reason="cancelled",
                     cancel_requested_at=now,
-                    expires_at=self._expiry(),
                 )
             if state.status is RunStatus.RUNNING:
                 if state.cancel_requested_at is not None:

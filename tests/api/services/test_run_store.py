@@ -156,9 +156,7 @@ def test_generated_run_ids_are_unique_within_one_second_and_follow_the_contract(
     assert all(re.fullmatch(r"\d{8}_\d{6}_[0-9a-f]{8}", run_id) for run_id in ids)
 
 
-@pytest.mark.parametrize(
-    "run_id", ["..", ".", "a/b", "%2e%2e", "a\x00b", "a b", "", "-lead", "x" * 129, "ü"]
-)
+@pytest.mark.parametrize("run_id", ["..", ".", "a/b", "%2e%2e", "a\x00b", "a b", "", "-lead", "x" * 129, "ü"])
 def test_unsafe_run_ids_are_invalid(store: RunStore, run_id: str) -> None:
     assert not is_valid_run_id(run_id)
     with pytest.raises(RunNotFoundError):
@@ -176,9 +174,7 @@ def test_finish_writes_artifacts_before_the_terminal_status(store: RunStore) -> 
     original = store.commit
 
     def spying_commit(run_dir, state, target=None, **kwargs):  # type: ignore[no-untyped-def]
-        observed.append(
-            (str(target), (run_dir / FINAL_FILE).exists(), (run_dir / CONTEXT_FILE).exists())
-        )
+        observed.append((str(target), (run_dir / FINAL_FILE).exists(), (run_dir / CONTEXT_FILE).exists()))
         return original(run_dir, state, target, **kwargs)
 
     store.commit = spying_commit  # type: ignore[method-assign]

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from app.api.services.run_service import RunService
+from app.api.services.run_state import RunStatus
+from app.api.services.run_store import RunStore
+from app.config import Settings
+from tests.conftest import wait_until
+from tests.support.pipelines import GatedPipeline, StubbornPipeline, instant_pipeline, raising_pipeline
+
+REQUEST = {"question": "q", "markdown_path": "documents"}
+
+
+@pytest.fixture
+def gated() -> GatedPipeline:
+    return GatedPipeline()
+
+
+@pytest.fixture
+def service(settings: Settings, gated: GatedPipeline) -> Iterator[RunService]:
+    runs = RunService(settings, gated)
+    runs.start()
+    yield runs
+    gated.gate.set()
+    runs.shutdown()
+
+
+def wait_status(store: RunStore, run_id: str, status: RunStatus) -> None:
+    wait_until(lambda: store.get(run_id).status is status, what=f"{run_id} -> {status}")
+
+
+def test_queued_runs_left_on_disk_are_run_by_the_next_process(settings: Settings) -> None:
+    store = RunStore(settings.output_dir)
+    left = [store.create(REQUEST, None, 60).run_id for _ in range(3)]
+    calls: list[str] = []
+
+    def counting(ctx):  # type: ignore[no-untyped-def]
+        calls.append(ctx.run_id)
+        return instant_pipeline(ctx)
+
+    runs = RunService(settings, counting)
+    runs.start()
+    try:
+        for run_id in left:
+            wait_status(runs.store, run_id, RunStatus.COMPLETED)
+    finally:
+        runs.shutdown()
+    assert sorted(calls) == sorted(left)
+
+
+def test_two_processes_sharing_the_output_run_each_queued_run_exactly_once(settings: Settings) -> None:
+    store = RunStore(settings.output_dir)
+    left = [store.create(REQUEST, None, 60).run_id for _ in range(12)]
+    calls: list[str] = []
+
+    def counting(ctx):  # type: ignore[no-untyped-def]
+        calls.append(ctx.run_id)
+        return instant_pipeline(ctx)
+
+    services = [RunService(settings, counting) for _ in range(2)]
+    for runs in services:
+        runs.start()
+    try:
+        for run_id in left:
+            wait_status(store, run_id, RunStatus.COMPLETED)
+    finally:
+        for runs in services:
+            runs.shutdown()
+    assert sorted(calls) == sorted(left)
+
+
+def test_pipeline_error_fails_the_run_with_type_and_message_and_logs_the_traceback(
+    settings: Settings,
+) -> None:
+    runs = RunService(settings, raising_pipeline)
+    runs.start()
+    try:
+        state = runs.accept(REQUEST).state
+        wait_status(runs.store, state.run_id, RunStatus.FAILED)
+    finally:
+        runs.shutdown()
+    failed = runs.store.get(state.run_id)
+    assert failed.error is not None
+    assert (failed.error.type, failed.error.message) == ("ValueError", "the pipeline broke on purpose")
+    assert failed.finish_reason == "error"
+    log = orjson.loads((runs.store.root / state.run_id / "run.json").read_bytes())
+    assert "Traceback" in log["errors"][0]["traceback"]
+    assert "raising_pipeline" in log["errors"][0]["traceback"]
+
+
+def test_heartbeat_is_refreshed_while_the_run_is_running(service: RunService, gated: GatedPipeline) -> None:
+    run_id = service.accept(REQUEST).state.run_id
+    assert gated.started.wait(10)
+    heartbeat = service.store.root / run_id / "heartbeat"
+    first = heartbeat.stat().st_mtime_ns
+    wait_until(lambda: heartbeat.stat().st_mtime_ns > first, what="a fresh heartbeat")
+
+
+def test_running_run_is_stopped_as_cancelled_when_the_pipeline_checks(
+    service: RunService, gated: GatedPipeline
+) -> None:
+    run_id = service.accept(REQUEST).state.run_id
+    assert gated.started.wait(10)
+    flagged = service.store.request_cancel(run_id)
+    assert flagged.status is RunStatus.RUNNING and flagged.cancel_requested_at is not None
+    wait_status(service.store, run_id, RunStatus.STOPPED)
+    state = service.store.get(run_id)
+    assert state.finish_reason == "cancelled" and state.has_output  # it keeps what it had
+
+
+def test_time_limit_stops_a_cooperative_pipeline_with_reason_timeout(
+    service: RunService, gated: GatedPipeline
+) -> None:
+    run_id = service.accept({**REQUEST, "timeout_s": 0.2}).state.run_id
+    wait_status(service.store, run_id, RunStatus.STOPPED)
+    assert gated.saw_stop.is_set()
+    assert service.store.get(run_id).finish_reason == "timeout"
+
+
+def test_time_limit_stops_a_pipeline_that_never_checks(settings: Settings) -> None:
+    stubborn = StubbornPipeline()
+    runs = RunService(settings.model_copy(update={"timeout_grace_s": 0.0}), stubborn)
+    runs.start()
+    try:
+        run_id = runs.accept({**REQUEST, "timeout_s": 0.2}).state.run_id
+        wait_status(runs.store, run_id, RunStatus.STOPPED)
+        assert runs.store.get(run_id).finish_reason == "timeout"
+        stubborn.release.set()
+        wait_until(lambda: runs.executor.running_count == 0, what="the stubborn thread to end")
+        assert runs.store.get(run_id).status is RunStatus.STOPPED  # the late result is discarded
+        assert not (Path(runs.store.root) / run_id / "final.md").exists()
+    finally:
+        stubborn.release.set()
+        runs.shutdown()
+
+
+def test_shutdown_interrupts_runs_that_outlive_the_grace_period(settings: Settings) -> None:
+    stubborn = StubbornPipeline()
+    runs = RunService(settings.model_copy(update={"shutdown_grace_s": 0.0}), stubborn)
+    runs.start()
+    run_id = runs.accept(REQUEST).state.run_id
+    assert stubborn.started.wait(10)
+    stubborn_thread_release = stubborn.release
+    try:
+        runs.executor._stopping_pipelines.set()  # shutdown's second phase, without its 5 s wait
+        runs.shutdown()
+    finally:
+        stubborn_thread_release.set()
+    state = runs.store.get(run_id)
+    assert state.status is RunStatus.FAILED and state.finish_reason == "interrupted"

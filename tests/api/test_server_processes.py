@@ -1,0 +1,113 @@
+"""Real uvicorn processes sharing one output root: races, consistency, crashes and restarts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from app.api.services.run_store import RunStore
+from tests.conftest import wait_until
+from tests.support.pipelines import executions
+from tests.support.server import uvicorn_server
+
+PIPELINE = "tests.support.pipelines:file_gated_pipeline"
+REQUEST = {"question": "What are main climate initiatives?", "markdown_path": "documents"}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "documents").mkdir()
+    return tmp_path
+
+
+def fresh_get(url: str) -> httpx.Response:
+    """One request on its own connection, so requests spread over the worker processes."""
+    with httpx.Client(timeout=10) as client:
+        return client.get(url)
+
+
+def poll_status(base: str, run_id: str, *statuses: str) -> dict[str, Any]:
+    def current() -> dict[str, Any] | None:
+        body: dict[str, Any] = fresh_get(f"{base}/api/v1/runs/{run_id}/status").json()
+        return body if body["status"] in statuses else None
+
+    result: dict[str, Any] = wait_until(current, timeout=60, what=f"{run_id} in {statuses}")
+    return result
+
+
+def test_four_workers_give_one_202_and_49_409_for_one_new_run_id(root: Path) -> None:
+    (root / "documents" / "release").touch()
+    with uvicorn_server(root, workers=4, pipeline=PIPELINE) as server:
+
+        def post(_: int) -> int:
+            with httpx.Client(timeout=30) as client:
+                body = {**REQUEST, "run_id": "contested-id"}
+                return client.post(f"{server.url}/api/v1/runs", json=body).status_code
+
+        with ThreadPoolExecutor(50) as pool:
+            codes = Counter(pool.map(post, range(50)))
+        assert codes == {202: 1, 409: 49}
+        poll_status(server.url, "contested-id", "completed")
+    assert executions(root / "documents") == ["contested-id"]
+
+
+def test_every_worker_answers_status_output_and_context_the_same_way(root: Path) -> None:
+    documents = root / "documents"
+    with uvicorn_server(root, workers=4, pipeline=PIPELINE) as server:
+        created = httpx.post(f"{server.url}/api/v1/runs", json=REQUEST, timeout=10).json()
+        run_id = created["run_id"]
+        poll_status(server.url, run_id, "running")
+        with ThreadPoolExecutor(8) as pool:
+            running = list(pool.map(fresh_get, [f"{server.url}{created['status_url']}"] * 40))
+            assert {r.json()["status"] for r in running} == {"running"}
+            early = pool.map(fresh_get, [f"{server.url}{created['output_url']}"] * 20)
+            assert {r.status_code for r in early} == {409}
+            (documents / "release").touch()
+            poll_status(server.url, run_id, "completed")
+            done = list(pool.map(fresh_get, [f"{server.url}{created['status_url']}"] * 40))
+            outputs = list(pool.map(fresh_get, [f"{server.url}{created['output_url']}"] * 20))
+            contexts = list(pool.map(fresh_get, [f"{server.url}{created['context_url']}"] * 20))
+        assert {r.content for r in done} == {done[0].content}
+        assert orjson.loads(done[0].content)["status"] == "completed"
+        assert {r.headers["etag"] for r in done} == {done[0].headers["etag"]}
+        assert {(r.status_code, r.content) for r in outputs} == {(200, outputs[0].content)}
+        assert {(r.status_code, r.content) for r in contexts} == {(200, contexts[0].content)}
+        pids = {line.split()[1] for line in (documents / "executions.log").read_text().splitlines()}
+        assert len(pids) == 1
+
+
+def test_queued_runs_on_disk_are_each_run_exactly_once_by_four_workers(root: Path) -> None:
+    (root / "documents" / "release").touch()
+    store = RunStore(root / "output", PIPELINE)
+    queued = [store.create(REQUEST, None, 600).run_id for _ in range(10)]
+    with uvicorn_server(root, workers=4, pipeline=PIPELINE) as server:
+        for run_id in queued:
+            poll_status(server.url, run_id, "completed")
+    assert sorted(executions(root / "documents")) == sorted(queued)
+
+
+def test_a_killed_server_leaves_runs_that_the_next_server_recovers(root: Path) -> None:
+    documents = root / "documents"
+    with uvicorn_server(root, pipeline=PIPELINE, max_workers="1") as first:
+        running = httpx.post(f"{first.url}/api/v1/runs", json=REQUEST, timeout=10).json()["run_id"]
+        poll_status(first.url, running, "running")
+        queued = httpx.post(f"{first.url}/api/v1/runs", json=REQUEST, timeout=10).json()["run_id"]
+        first.kill()
+    store = RunStore(root / "output")
+    assert store.get(running).status == "running"
+    assert store.get(queued).status == "queued"  # durable: it was on disk before the 202
+    (documents / "release").touch()
+    with uvicorn_server(root, pipeline=PIPELINE) as second:
+        interrupted = poll_status(second.url, running, "failed")
+        assert interrupted["finish_reason"] == "interrupted"
+        assert "stopped before the run finished" in interrupted["error"]["message"]
+        poll_status(second.url, queued, "completed")
+    assert Counter(executions(documents)) == {running: 1, queued: 1}
