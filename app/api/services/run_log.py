@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from app.api.services import atomic_file
+from app import atomic_file
 from app.api.services.run_state import parse_iso
 
 RUN_LOG_FILE = "run.json"

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from app.api.services import atomic_file
+from app import atomic_file
 from app.api.services.errors import RunGoneError, RunNotFoundError
 from app.api.services.run_owner import owner_is_alive_here
 from app.api.services.run_state import RunError, RunState, RunStatus, parse_iso, utc_now

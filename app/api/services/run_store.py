@@ -25,7 +25,8 @@ import orjson
 from filelock import FileLock
 from pydantic import ValidationError
 
-from app.api.services import atomic_file, run_log
+from app import atomic_file
+from app.api.services import run_log
 from app.api.services.errors import (
     ArtifactMissingError,
     ArtifactNotProducedError,

@@ -1,4 +1,4 @@
-"""Crash-safe file writes: readers see the old file or the new one, never half of either."""
+"""Crash-safe file writes for every layer: readers see the old file or the new one, never half."""
 
 from __future__ import annotations
 

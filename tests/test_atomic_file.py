@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from app.api.services import atomic_file
+from app import atomic_file
 
 
 def test_readers_never_see_half_a_file_while_it_is_rewritten(tmp_path: Path) -> None:

@@ -1,0 +1,1 @@
+"""Markdown documents: loading them safely and splitting them into passages."""

@@ -1,0 +1,1 @@
+"""Passage search: question analysis and the SQLite FTS5 passage index."""

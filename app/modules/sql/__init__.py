@@ -1,0 +1,1 @@
+"""Read-only SQL evidence from the SQLite databases of the data folder."""

@@ -1,0 +1,1 @@
+"""Answer writers: the embedded extractive writer and the OpenAI-compatible LLM writer."""
