@@ -16,7 +16,9 @@ It returns a `PipelineResult` whose status is ``completed``, ``completed_with_ga
 ``stopped``, with a ``finish_reason``, the final markdown, the context bundle and any gaps.
 A pipeline that raises ends the run ``failed``: ``error`` = {type, message} in the status,
 the traceback in ``run.json`` only.  A pipeline may declare ``stages`` (a tuple of stage
-names, as an attribute of the callable) so progress can say "stage 2 of 7".
+names, as an attribute of the callable) so progress can say "stage 2 of 7", and may offer
+``bind(settings) -> Pipeline`` (also an attribute), which Runlane calls once at start-up so the
+pipeline is configured from the same `Settings` as the service.
 """
 
 from __future__ import annotations

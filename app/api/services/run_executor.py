@@ -17,6 +17,7 @@ from app.api.services.run_owner import current_owner
 from app.api.services.run_reaper import RunReaper
 from app.api.services.run_state import RunError, RunState, RunStatus, parse_iso, utc_now
 from app.api.services.run_store import Outcome, RunStore
+from app.config import Settings
 from app.modules.contract import Pipeline, PipelineResult, RunContext, RunOptions, pipeline_stages
 
 logger = logging.getLogger("runlane.executor")
@@ -28,15 +29,16 @@ class PipelineContractError(Exception):
     """A pipeline returned something the contract does not allow."""
 
 
-def load_pipeline(spec: str) -> Pipeline:
-    """Import `package.module:function`."""
+def load_pipeline(spec: str, settings: Settings) -> Pipeline:
+    """Import `package.module:function`; a pipeline offering `bind(settings)` is bound to them."""
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise ValueError(f"pipeline must look like 'package.module:function', got {spec!r}")
     target = getattr(importlib.import_module(module_name), attribute)
     if not callable(target):
         raise ValueError(f"pipeline {spec!r} is not callable")
-    return cast(Pipeline, target)
+    bind = getattr(target, "bind", None)
+    return cast(Pipeline, bind(settings) if callable(bind) else target)
 
 
 class RunExecutor:

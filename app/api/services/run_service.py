@@ -50,7 +50,7 @@ class RunService:
         self.reaper = RunReaper(self.store, settings.orphan_after_s, settings.timeout_grace_s, retention)
         self.executor = RunExecutor(
             self.store,
-            pipeline or load_pipeline(settings.pipeline),
+            pipeline or load_pipeline(settings.pipeline, settings),
             self.reaper,
             documents_root=settings.documents_root,
             max_workers=settings.max_workers,

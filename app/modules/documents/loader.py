@@ -34,7 +34,9 @@ def list_markdown(folder: Path) -> list[MarkdownFile]:
             stat = real.stat()
             if stat.st_size > MAX_FILE_BYTES:
                 continue
-            found.append(MarkdownFile(path.relative_to(base).as_posix(), stat.st_mtime_ns, stat.st_size, real))
+            found.append(
+                MarkdownFile(path.relative_to(base).as_posix(), stat.st_mtime_ns, stat.st_size, real)
+            )
     return found
 
 

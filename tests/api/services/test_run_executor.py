@@ -153,3 +153,21 @@ def test_shutdown_interrupts_runs_that_outlive_the_grace_period(settings: Settin
         stubborn_thread_release.set()
     state = runs.store.get(run_id)
     assert state.status is RunStatus.FAILED and state.finish_reason == "interrupted"
+
+
+def test_load_pipeline_binds_a_pipeline_that_offers_bind(settings: Settings) -> None:
+    from app.api.services.run_executor import load_pipeline
+    from app.modules.orchestrator.module import AnswerPipeline
+
+    bound = load_pipeline("app.modules.orchestrator.module:run_pipeline", settings)
+    assert isinstance(bound, AnswerPipeline)
+    assert bound.config.index_dir == settings.output_dir / ".runlane" / "indexes"
+    assert load_pipeline("tests.support.pipelines:instant_pipeline", settings) is instant_pipeline
+
+
+@pytest.mark.parametrize("spec", ["no_colon", "tests.support.pipelines:EVENT_TIMEOUT_S", ":x"])
+def test_load_pipeline_rejects_what_is_not_a_pipeline(settings: Settings, spec: str) -> None:
+    from app.api.services.run_executor import load_pipeline
+
+    with pytest.raises(ValueError):
+        load_pipeline(spec, settings)

@@ -1,0 +1,124 @@
+"""SQL evidence: rows of read-only SQLite databases that mention the question's keywords.
+
+Databases are opened read-only (URI `mode=ro` plus `query_only`); table and column names come
+from the database's own catalogue, and every value from the request is a bound parameter.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+DATABASE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
+MAX_ROWS_PER_QUERY = 20
+
+
+@dataclass
+class SqlQuery:
+    database: str
+    table: str
+    sql: str
+    params: list[str]
+    columns: list[str]
+    rows: list[list[Any]]
+
+    @property
+    def best_score(self) -> int:
+        return max((int(row[-1]) for row in self.rows), default=0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "database": self.database,
+            "table": self.table,
+            "sql": self.sql,
+            "params": self.params,
+            "columns": self.columns,
+            "rows": self.rows,
+        }
+
+
+@dataclass
+class SqlEvidence:
+    databases: list[str] = field(default_factory=list)
+    queries: list[SqlQuery] = field(default_factory=list)
+
+    @property
+    def matches(self) -> list[SqlQuery]:
+        """The queries whose rows match the most terms (every query stays in `queries`)."""
+        found = [query for query in self.queries if query.rows]
+        best = max((query.best_score for query in found), default=0)
+        return [query for query in found if query.best_score == best]
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)
+    conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+def databases_in(data_dir: Path) -> list[Path]:
+    if not data_dir.is_dir():
+        return []
+    base = data_dir.resolve()
+    return sorted(
+        path
+        for path in base.iterdir()
+        if path.suffix in DATABASE_SUFFIXES and path.resolve().is_relative_to(base) and path.is_file()
+    )
+
+
+def _text_columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    columns = conn.execute(f"PRAGMA table_info({quote_identifier(table)})").fetchall()
+    return [name for _, name, kind, *_ in columns if "CHAR" in kind.upper() or "TEXT" in kind.upper()]
+
+
+def search_table(conn: sqlite3.Connection, database: str, table: str, terms: list[str]) -> SqlQuery | None:
+    """Rows matching the most terms (any text column), scored by how many distinct terms match."""
+    text_columns = _text_columns(conn, table)
+    if not text_columns or not terms:
+        return None
+    per_term = [
+        "(" + " OR ".join(f"{quote_identifier(column)} LIKE ?" for column in text_columns) + ")"
+        for _ in terms
+    ]
+    score = " + ".join(per_term)
+    name = quote_identifier(table)
+    sql = (
+        f"SELECT * FROM (SELECT *, {score} AS matched_terms FROM {name}) "
+        f"WHERE matched_terms = (SELECT MAX({score}) FROM {name}) AND matched_terms > 0 "
+        f"LIMIT {MAX_ROWS_PER_QUERY}"
+    )
+    params = [f"%{term}%" for term in terms for _ in text_columns] * 2
+    cursor = conn.execute(sql, params)
+    columns = [description[0] for description in cursor.description]
+    return SqlQuery(database, table, sql, params, columns, [list(row) for row in cursor.fetchall()])
+
+
+def find_rows(data_dir: Path, terms: list[str]) -> SqlEvidence:
+    """Search every text column of every table of every database for any of the terms."""
+    evidence = SqlEvidence()
+    for path in databases_in(data_dir):
+        evidence.databases.append(path.name)
+        conn = open_read_only(path)
+        try:
+            tables = [
+                name
+                for (name,) in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                    "AND name NOT LIKE 'sqlite_%' ORDER BY type DESC, name"
+                )
+            ]
+            for table in tables:
+                query = search_table(conn, path.name, table, terms)
+                if query is not None:
+                    evidence.queries.append(query)
+        finally:
+            conn.close()
+    return evidence

@@ -1,0 +1,73 @@
+"""The evidence a writer works from: numbered sources, question parts and SQL rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from app.modules.sql.figures import SqlEvidence
+
+
+@dataclass(frozen=True)
+class Source:
+    """A retrieved passage, numbered for citation as [number]."""
+
+    number: int
+    file: str
+    heading: str
+    start_line: int
+    end_line: int
+    text: str
+    score: float
+    part: int
+
+    @property
+    def label(self) -> str:
+        return f"`{self.file}` § {self.heading} (lines {self.start_line}-{self.end_line})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.number,
+            "file": self.file,
+            "heading": self.heading,
+            "lines": [self.start_line, self.end_line],
+            "score": self.score,
+            "question_part": self.part,
+            "text": self.text,
+        }
+
+
+@dataclass
+class Evidence:
+    question: str
+    parts: list[str]
+    part_terms: list[list[str]]
+    sources: list[Source]
+    unanswered_parts: set[int] = field(default_factory=set)
+    sql: SqlEvidence | None = None
+
+    def sources_for(self, part: int) -> list[Source]:
+        return [source for source in self.sources if source.part == part]
+
+
+@dataclass
+class Draft:
+    markdown: str
+    writer: dict[str, Any]
+    stopped: bool = False
+
+
+class Writer(Protocol):
+    """Turns evidence into a cited markdown answer; checks should_stop as it goes."""
+
+    def write(self, evidence: Evidence, should_stop: Callable[[], bool]) -> Draft: ...
+
+
+def sources_section(evidence: Evidence) -> str:
+    lines = ["## Sources", ""]
+    lines += [f"[{source.number}] {source.label}" for source in evidence.sources]
+    if evidence.sql is not None:
+        for number, query in enumerate(evidence.sql.matches, start=1):
+            lines.append(f"[D{number}] `{query.database}` table `{query.table}` ({len(query.rows)} rows)")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,80 @@
+"""The embedded writer: composes the answer from retrieved sentences, each with its citation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from app.modules.search.text import sentences, words
+from app.modules.writers.evidence import Draft, Evidence, Source, sources_section
+
+SOURCES_PER_PART = 4
+SENTENCES_PER_SOURCE = 2
+BULLETS_PER_PART = 6
+SQL_ROWS_SHOWN = 8
+# Sources scoring below this share of a part's best source add noise, not support.
+MIN_RELATIVE_SCORE = 0.4
+
+
+def _best_sentences(source: Source, terms: set[str]) -> list[str]:
+    scored = []
+    for position, sentence in enumerate(sentences(source.text)):
+        overlap = len(terms & set(words(sentence)))
+        if overlap and len(sentence) > 20:
+            scored.append((-overlap, position, sentence))
+    scored.sort()
+    return [sentence for _, _, sentence in scored[:SENTENCES_PER_SOURCE]]
+
+
+def _part_bullets(evidence: Evidence, part: int) -> list[str]:
+    terms = set(evidence.part_terms[part])
+    bullets: list[str] = []
+    seen: set[str] = set()
+    sources = evidence.sources_for(part)[:SOURCES_PER_PART]
+    best = max((source.score for source in sources), default=0.0)
+    for source in sources:
+        if source.score < best * MIN_RELATIVE_SCORE:
+            continue
+        for sentence in _best_sentences(source, terms):
+            if sentence not in seen:
+                seen.add(sentence)
+                bullets.append(f"- {sentence} [{source.number}]")
+    return bullets[:BULLETS_PER_PART]
+
+
+def _sql_section(evidence: Evidence) -> list[str]:
+    if evidence.sql is None or not evidence.sql.matches:
+        return []
+    lines = ["## Figures from the data", ""]
+    for number, query in enumerate(evidence.sql.matches, start=1):
+        lines += [f"Table `{query.table}` of `{query.database}` [D{number}]:", ""]
+        lines.append("| " + " | ".join(query.columns) + " |")
+        lines.append("|" + " --- |" * len(query.columns))
+        for row in query.rows[:SQL_ROWS_SHOWN]:
+            lines.append("| " + " | ".join(_cell(value) for value in row) + " |")
+        lines.append("")
+    return lines
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+class ExtractiveWriter:
+    def write(self, evidence: Evidence, should_stop: Callable[[], bool]) -> Draft:
+        lines = [f"# {evidence.question.strip()}", ""]
+        several = len(evidence.parts) > 1
+        for part, text in enumerate(evidence.parts):
+            if should_stop():
+                return Draft("\n".join(lines) + "\n", {"kind": "extractive"}, stopped=True)
+            if several:
+                lines += [f"## {text[0].upper()}{text[1:]}", ""]
+            bullets = [] if part in evidence.unanswered_parts else _part_bullets(evidence, part)
+            if bullets:
+                lines += [*bullets, ""]
+            else:
+                lines += [f"_The documents do not answer this{' part' if several else ''}: {text}._", ""]
+        lines += _sql_section(evidence)
+        if evidence.sources or (evidence.sql and evidence.sql.matches):
+            lines.append(sources_section(evidence))
+        return Draft("\n".join(lines).rstrip() + "\n", {"kind": "extractive"})

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from app.modules.sql.figures import databases_in, find_rows, open_read_only
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    conn = sqlite3.connect(folder / "figures.sqlite")
+    conn.executescript(
+        "CREATE TABLE programmes (name TEXT, budget REAL);"
+        "INSERT INTO programmes VALUES ('Solar roofs', 10), ('Wind parks', 20), ('Solar wind hybrid', 5);"
+    )
+    conn.commit()
+    conn.close()
+    return folder
+
+
+def test_finds_the_rows_matching_most_terms_and_records_the_query(data_dir: Path) -> None:
+    evidence = find_rows(data_dir, ["solar", "wind"])
+    [query] = evidence.matches
+    assert query.rows == [["Solar wind hybrid", 5.0, 2]]
+    assert query.table == "programmes" and query.columns[-1] == "matched_terms"
+    assert query.params[:1] == ["%solar%"] and "?" in query.sql
+    assert evidence.databases == ["figures.sqlite"]
+
+
+def test_request_text_is_never_spliced_into_sql(data_dir: Path) -> None:
+    hostile = "x'); DROP TABLE programmes; --"
+    evidence = find_rows(data_dir, [hostile])
+    assert hostile not in evidence.queries[0].sql
+    assert evidence.matches == []
+    conn = sqlite3.connect(data_dir / "figures.sqlite")
+    assert conn.execute("SELECT COUNT(*) FROM programmes").fetchone() == (3,)
+
+
+def test_databases_are_opened_read_only(data_dir: Path) -> None:
+    conn = open_read_only(data_dir / "figures.sqlite")
+    with pytest.raises(sqlite3.OperationalError):
+        conn.execute("DELETE FROM programmes")
+
+
+def test_links_out_of_the_data_folder_are_ignored(data_dir: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.sqlite"
+    sqlite3.connect(outside).close()
+    (data_dir / "leak.sqlite").symlink_to(outside)
+    assert [path.name for path in databases_in(data_dir)] == ["figures.sqlite"]
+    assert databases_in(tmp_path / "missing") == []
