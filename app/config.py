@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     )
 
     poll_interval_s: int = Field(2, ge=1, le=60, description="Retry-After sent to pollers.")
+    sse_ping_interval_s: float = Field(15.0, gt=0, description="Heartbeat comment interval of event streams.")
     default_timeout_s: float = Field(3600.0, gt=0, description="Time limit of a run.")
     max_timeout_s: float = Field(6 * 3600.0, gt=0, description="Largest timeout_s a request may ask.")
     timeout_grace_s: float = Field(

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -17,8 +18,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app import __version__
 from app.api.body_limit import BodyLimit
 from app.api.logs import configure_logging
+from app.api.metrics import HttpMetrics, Metrics
 from app.api.problems import problem
-from app.api.routes import runs
+from app.api.routes import artifacts, operations, polling, runs
 from app.api.services.errors import (
     ArtifactMissingError,
     ArtifactNotProducedError,
@@ -109,13 +111,15 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings | None = None, pipeline: Pipeline | None = None) -> FastAPI:
     """Build the app; the run service starts with the app's lifespan, not at import."""
     settings = settings or Settings()
+    holder: dict[str, RunService] = {}
+    metrics = Metrics(lambda: holder["runs"].counts() if "runs" in holder else {})
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings)
-        service = RunService(settings, pipeline)
+        service = RunService(settings, pipeline, on_finished=metrics.observe_run)
+        app.state.runs = holder["runs"] = service
         await run_in_threadpool(service.start)
-        app.state.runs = service
         try:
             yield
         finally:
@@ -130,9 +134,22 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
+    app.state.metrics = metrics
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.include_router(runs.polling_router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["content-type", "idempotency-key", "if-none-match", "last-event-id"],
+            expose_headers=["Location", "Retry-After", "ETag"],
+        )
+    app.add_middleware(HttpMetrics, metrics=metrics)
+    app.include_router(polling.status_router)
     app.include_router(runs.router)
+    app.include_router(polling.router)
+    app.include_router(artifacts.router)
+    app.include_router(operations.router)
     app.add_exception_handler(RunlaneError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -121,3 +121,40 @@ class Problem(BaseModel):
     message: str
     run_status: StatusValue | None = None
     errors: list[dict[str, Any]] | None = None
+
+
+class RunListResponse(BaseModel):
+    runs: list[RunStatusResponse]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class RunDetailResponse(RunStatusResponse):
+    request: dict[str, Any] = Field(description="The accepted request options.")
+    status_url: str
+    output_url: str
+    context_url: str
+    events_url: str
+    cancel_url: str
+
+
+class ServiceLimits(BaseModel):
+    max_workers: int
+    max_queued: int
+    max_body_bytes: int
+    default_timeout_s: float
+    max_timeout_s: float
+
+
+class ServiceInfo(BaseModel):
+    name: str
+    version: str
+    api_version: str
+    limits: ServiceLimits
+    retention_days: float | None
+    poll_interval_s: int
+    runs: dict[str, int] = Field(description="Runs on disk per status.")
+
+
+class HealthResponse(BaseModel):
+    status: str
+    checks: dict[str, bool] = Field(default_factory=dict)

@@ -111,3 +111,44 @@ def test_a_killed_server_leaves_runs_that_the_next_server_recovers(root: Path) -
         assert "stopped before the run finished" in interrupted["error"]["message"]
         poll_status(second.url, queued, "completed")
     assert Counter(executions(documents)) == {running: 1, queued: 1}
+
+
+def test_cancel_and_events_work_whichever_server_process_receives_them(root: Path) -> None:
+    with (
+        uvicorn_server(root, pipeline=PIPELINE) as runner,
+        uvicorn_server(root, pipeline=PIPELINE, max_workers="1") as other,
+    ):
+        run_id = httpx.post(f"{runner.url}/api/v1/runs", json=REQUEST, timeout=10).json()["run_id"]
+        poll_status(other.url, run_id, "running")
+        with (
+            httpx.Client(timeout=30) as client,
+            client.stream("GET", f"{other.url}/api/v1/runs/{run_id}/events") as events,
+        ):
+            lines = events.iter_lines()
+            assert next(line for line in lines if line.startswith("event:")) == "event: status"
+            cancelled = client.post(f"{other.url}/api/v1/runs/{run_id}/cancel")
+            assert cancelled.status_code == 202 and cancelled.json()["cancel_requested_at"]
+            rest = list(lines)
+        assert "event: cancel_requested" in rest and "event: end" in rest
+        final = orjson.loads(rest[rest.index("event: end") + 1].removeprefix("data: "))
+        assert (final["status"], final["finish_reason"]) == ("stopped", "cancelled")
+    assert executions(root / "documents") == [run_id]  # only the first server ever ran it
+
+
+def test_an_event_stream_ends_cleanly_when_the_client_goes_away(root: Path) -> None:
+    with uvicorn_server(root, pipeline=PIPELINE, sse_ping_interval_s="0.2") as server:
+        run_id = httpx.post(f"{server.url}/api/v1/runs", json=REQUEST, timeout=10).json()["run_id"]
+        poll_status(server.url, run_id, "running")
+        with httpx.stream("GET", f"{server.url}/api/v1/runs/{run_id}/events", timeout=10) as events:
+            lines = events.iter_lines()  # held: dropping it would close the connection early
+            assert next(line for line in lines if line.startswith("event:")) == "event: status"
+            wait_until(
+                lambda: "runlane_sse_streams_active 1.0" in httpx.get(f"{server.url}/metrics").text,
+                what="the stream to stay open while the client reads",
+            )
+        wait_until(
+            lambda: "runlane_sse_streams_active 0.0" in httpx.get(f"{server.url}/metrics").text,
+            what="the stream to close after the client left",
+        )
+        (root / "documents" / "release").touch()
+        poll_status(server.url, run_id, "completed")

@@ -22,6 +22,7 @@ from app.modules.contract import Pipeline, PipelineResult, RunContext, RunOption
 
 logger = logging.getLogger("runlane.executor")
 
+RECONCILE_EVERY_PASSES = 6
 RESULT_STATUSES = {RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_GAPS, RunStatus.STOPPED}
 
 
@@ -73,6 +74,7 @@ class RunExecutor:
         self._closing = threading.Event()
         self._stopping_pipelines = threading.Event()
         self._maintainer: threading.Thread | None = None
+        self._passes = 0
 
     # -- lifecycle of the executor itself -------------------------------------------------------
 
@@ -238,6 +240,11 @@ class RunExecutor:
 
     def maintain_once(self) -> None:
         """Reap orphans, overdue and expired runs, then pick up queued runs nobody is running."""
+        self._passes += 1
+        if self._passes % RECONCILE_EVERY_PASSES == 0:
+            # A process that died between creating a run folder and indexing it left a run only
+            # the folders know about; live processes find it here, not just at start-up.
+            self.reaper.reconcile_index()
         self.reaper.reap()
         self.store.index.expire_idempotency_keys()
         for run_id in self.store.index.with_status(RunStatus.QUEUED.value):

@@ -7,9 +7,11 @@ holds the Idempotency-Key table, whose rows must be unique across processes.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 INDEX_FILE = "index.sqlite3"
@@ -50,6 +52,18 @@ class RunIndex:
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
         return conn
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group many writes into one transaction (a cold rebuild would otherwise commit each)."""
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def upsert(self, run_id: str, created_ns: int, status: str, finished_ns: int | None) -> None:
         self._connect().execute(

@@ -108,8 +108,9 @@ class RunReaper:
         for run_id in indexed - on_disk:
             self.store.index.remove(run_id)
         repaired = 0
-        for run_id in on_disk - indexed:
-            repaired += self._reindex(run_id)
+        with self.store.index.batch():
+            for run_id in sorted(on_disk - indexed):
+                repaired += self._reindex(run_id)
         for status in (RunStatus.QUEUED, RunStatus.RUNNING):
             for run_id in self.store.index.with_status(status.value):
                 repaired += self._reindex(run_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from app.api.services.errors import (
     RunNotFoundError,
 )
 from app.api.services.run_executor import RunExecutor, load_pipeline
+from app.api.services.run_listing import Page, list_page
 from app.api.services.run_reaper import RunReaper
 from app.api.services.run_state import RunState, RunStatus
 from app.api.services.run_store import RunStore, new_run_id
@@ -36,6 +38,11 @@ def run_links(run_id: str) -> dict[str, str]:
     }
 
 
+def extra_links(run_id: str) -> dict[str, str]:
+    base = f"{API_PREFIX}/runs/{run_id}"
+    return {"events_url": f"{base}/events", "cancel_url": f"{base}/cancel"}
+
+
 @dataclass(frozen=True)
 class Accepted:
     state: RunState
@@ -43,7 +50,12 @@ class Accepted:
 
 
 class RunService:
-    def __init__(self, settings: Settings, pipeline: Pipeline | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pipeline: Pipeline | None = None,
+        on_finished: Callable[[RunState], None] | None = None,
+    ) -> None:
         self.settings = settings
         retention = timedelta(days=settings.retention_days) if settings.retention_days else None
         self.store = RunStore(settings.output_dir, settings.pipeline, retention)
@@ -57,6 +69,7 @@ class RunService:
             heartbeat_interval_s=settings.heartbeat_interval_s,
             reap_interval_s=settings.reap_interval_s,
             shutdown_grace_s=settings.shutdown_grace_s,
+            on_finished=on_finished,
         )
 
     def start(self) -> None:
@@ -98,6 +111,29 @@ class RunService:
             return Accepted(self.store.get(run_id), created=False)
         self.executor.submit(state.run_id)
         return Accepted(state, created=True)
+
+    def cancel(self, run_id: str) -> RunState:
+        return self.store.request_cancel(run_id)
+
+    def delete(self, run_id: str) -> None:
+        self.store.delete(run_id)
+
+    def detail(self, run_id: str) -> dict[str, Any]:
+        view = self.store.status_view(run_id)
+        request = self.store.read_request(run_id)
+        return {
+            **view.state.public_status(),
+            "request": request,
+            **run_links(run_id),
+            **extra_links(run_id),
+        }
+
+    def list_runs(self, status: RunStatus | None, limit: int, cursor: str | None) -> Page:
+        return list_page(self.store, status, limit, cursor)
+
+    def counts(self) -> dict[str, int]:
+        counted = self.store.index.counts()
+        return {status.value: counted.get(status.value, 0) for status in RunStatus}
 
     def _timeout(self, requested: object) -> float:
         if requested is None:

@@ -288,9 +288,10 @@ class RunStore:
         event: dict[str, Any] | None = None,
         traceback: str | None = None,
     ) -> None:
-        atomic_file.write_bytes(run_dir / STATE_FILE, state.model_dump_json().encode())
+        # The log first: whoever sees the new state (a live event stream) finds its event logged.
         if event is not None:
             run_log.record_event(run_dir, {"at": state.updated_at, **event}, traceback)
+        atomic_file.write_bytes(run_dir / STATE_FILE, state.model_dump_json().encode())
         self.index_state(state)
 
     def index_state(self, state: RunState) -> None:

@@ -171,3 +171,14 @@ def test_load_pipeline_rejects_what_is_not_a_pipeline(settings: Settings, spec: 
 
     with pytest.raises(ValueError):
         load_pipeline(spec, settings)
+
+
+def test_a_live_process_finds_a_queued_run_missing_from_the_index(settings: Settings) -> None:
+    runs = RunService(settings, instant_pipeline)
+    runs.start()
+    try:
+        orphan = RunStore(settings.output_dir).create(REQUEST, "never-indexed", 60)
+        runs.store.index.remove(orphan.run_id)  # as if its creator died before indexing it
+        wait_status(runs.store, orphan.run_id, RunStatus.COMPLETED)
+    finally:
+        runs.shutdown()

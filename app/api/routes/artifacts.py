@@ -1,0 +1,56 @@
+"""The finished run's artifacts: its answer (`final.md`) and its evidence (`context_bundle.json`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response, status
+
+from app.api.models import RunContextResponse, RunOutputResponse
+from app.api.routes.responses import NOT_FOUND, Responses, problem_doc, service
+from app.api.services.run_service import API_PREFIX
+from app.api.services.run_store import CONTEXT_FILE, FINAL_FILE, Artifact
+
+router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["artifacts"])
+
+ARTIFACT_ERRORS: Responses = {
+    **NOT_FOUND,
+    304: {"description": "Unchanged since the ETag in If-None-Match."},
+    409: problem_doc("The run is queued or running, or ended without this artifact."),
+    500: problem_doc("The state says the artifact exists, but its file is missing or unreadable."),
+}
+
+
+def _respond(request: Request, artifact: Artifact, payload: dict[str, Any]) -> Response:
+    headers = {"ETag": artifact.etag, "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == artifact.etag:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(orjson.dumps(payload), media_type="application/json", headers=headers)
+
+
+@router.get("/{run_id}/output", response_model=RunOutputResponse, responses=ARTIFACT_ERRORS)
+def get_run_output(run_id: str, request: Request) -> Response:
+    """The final answer (markdown) of a finished run."""
+    artifact = service(request).store.read_artifact(run_id, FINAL_FILE)
+    payload = {
+        "run_id": run_id,
+        "status": artifact.state.status.value,
+        "content": artifact.content.decode("utf-8", errors="replace"),
+        "final_output_path": artifact.display_path,
+    }
+    return _respond(request, artifact, payload)
+
+
+@router.get("/{run_id}/context", response_model=RunContextResponse, responses=ARTIFACT_ERRORS)
+def get_run_context(run_id: str, request: Request) -> Response:
+    """The evidence (context bundle) of a finished run."""
+    store = service(request).store
+    artifact = store.read_artifact(run_id, CONTEXT_FILE)
+    payload = {
+        "run_id": run_id,
+        "status": artifact.state.status.value,
+        "context_bundle": store.parse_context(artifact),
+        "context_bundle_path": artifact.display_path,
+    }
+    return _respond(request, artifact, payload)

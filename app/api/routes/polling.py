@@ -1,0 +1,72 @@
+"""Following a run: the status endpoint every open browser tab polls, and its live event stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request, Response, status
+from sse_starlette import EventSourceResponse
+
+from app.api.models import RunStatusResponse
+from app.api.routes.direct_route import DirectRoute
+from app.api.routes.responses import NOT_FOUND, problem_doc, service
+from app.api.services.run_events import run_events
+from app.api.services.run_service import API_PREFIX
+
+# Served without per-request dependency solving (see DirectRoute): this is the hot path.
+status_router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["runs"], route_class=DirectRoute)
+router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["runs"])
+
+
+@status_router.get(
+    "/{run_id}/status",
+    response_model=RunStatusResponse,
+    responses={**NOT_FOUND, 304: {"description": "Unchanged since the ETag in If-None-Match."}},
+)
+async def get_run_status(request: Request, run_id: str) -> Response:
+    """The polling endpoint: cheap, cached against the state file, with ETag and Retry-After."""
+    runs = service(request)
+    view = runs.store.status_view(run_id)
+    headers = {"ETag": view.etag, "Cache-Control": "no-cache"}
+    if not view.state.status.is_terminal:
+        headers["Retry-After"] = str(runs.settings.poll_interval_s)
+    if request.headers.get("if-none-match") == view.etag:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(view.body, media_type="application/json", headers=headers)
+
+
+@router.get(
+    "/{run_id}/events",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "description": "Server-Sent Events: `status`, `progress` and `cancel_requested` events "
+            "(id = position in the run's log; resume with Last-Event-ID), then `end` with the final status.",
+            "content": {"text/event-stream": {}},
+        },
+        **NOT_FOUND,
+        422: problem_doc("Last-Event-ID is not a number."),
+    },
+)
+async def stream_run_events(
+    run_id: str,
+    request: Request,
+    last_event_id: Annotated[int, Header(ge=0, description="Resume after this event id.")] = 0,
+) -> EventSourceResponse:
+    """Live events of a run until it finishes; any server process can serve any run."""
+    runs = service(request)
+    runs.store.status_view(run_id)  # 404 / 410 before the stream starts
+    metrics = request.app.state.metrics
+
+    async def events() -> AsyncIterator[dict[str, Any]]:
+        metrics.sse_streams.inc()
+        try:
+            async for event in run_events(runs.store, run_id, last_event_id):
+                yield event
+        finally:
+            metrics.sse_streams.dec()
+
+    return EventSourceResponse(
+        events(), ping=runs.settings.sse_ping_interval_s, headers={"Cache-Control": "no-cache"}
+    )

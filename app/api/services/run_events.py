@@ -1,0 +1,58 @@
+"""Live events of a run, read from its own `run.json`, so any server process can serve any run.
+
+Each event's id is its position in the run's log, so a client that reconnects with
+`Last-Event-ID` resumes exactly after the last event it saw.  The stream ends with an `end`
+event carrying the final status once the run is terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio.to_thread
+import orjson
+
+from app.api.services.run_log import RUN_LOG_FILE, read_run_log
+from app.api.services.run_store import RunStore
+
+POLL_INTERVAL_S = 0.25
+
+
+def numbered(log: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """Events with their absolute ids; the log keeps the first event and drops the oldest after it."""
+    dropped = int(log.get("dropped_events", 0))
+    events = log.get("events", [])
+    return [(1 if i == 0 else i + 1 + dropped, event) for i, event in enumerate(events)]
+
+
+async def run_events(store: RunStore, run_id: str, last_event_id: int = 0) -> AsyncIterator[dict[str, Any]]:
+    sent = last_event_id
+    log_key: tuple[int, int, int] | None = None
+    run_dir = store.run_dir(run_id)
+    while True:
+        # The state is read before the log, and the log is written before the state, so a
+        # terminal state here means its events are already in the log read below.
+        view = store.status_view(run_id)
+        try:
+            st = os.stat(run_dir / RUN_LOG_FILE)
+            key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            key = None
+        if key != log_key:
+            log_key = key
+            log = await anyio.to_thread.run_sync(read_run_log, run_dir)
+            for event_id, event in numbered(log):
+                if event_id > sent:
+                    sent = event_id
+                    yield {
+                        "id": str(event_id),
+                        "event": event.get("event", "message"),
+                        "data": orjson.dumps(event).decode(),
+                    }
+        if view.state.status.is_terminal:
+            yield {"event": "end", "data": view.body.decode()}
+            return
+        await asyncio.sleep(POLL_INTERVAL_S)
