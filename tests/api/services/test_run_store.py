@@ -145,8 +145,12 @@ def _create_in_child(args: tuple[str, str]) -> str:
 
 
 def test_duplicate_run_id_from_several_processes_gives_exactly_one_winner(store: RunStore) -> None:
-    with multiprocessing.get_context("spawn").Pool(4) as pool:
-        outcomes = pool.map(_create_in_child, [(str(store.root), "cross-process")] * 24)
+    pool = multiprocessing.get_context("spawn").Pool(4)
+    try:
+        outcomes = pool.map(_create_in_child, [(str(store.root), "cross-process")] * 24, chunksize=1)
+    finally:
+        pool.close()
+        pool.join()
     assert sorted(outcomes) == ["conflict"] * 23 + ["created"]
 
 
