@@ -75,10 +75,12 @@ class Server:
 
 
 @contextmanager
-def uvicorn_server(root: Path, workers: int = 1, **settings: str) -> Iterator[Server]:
+def uvicorn_server(
+    root: Path, workers: int = 1, app: str = "app.api.main:app", **settings: str
+) -> Iterator[Server]:
     port = free_port()
     log = root / f"server-{port}.log"
-    command = [sys.executable, "-m", "uvicorn", "app.api.main:app", "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1"]
     command += ["--port", str(port), "--log-level", "warning"]
     if workers > 1:
         command += ["--workers", str(workers)]

@@ -1,0 +1,81 @@
+"""Apps that break the v1 contract on purpose, to prove the smoke gate notices."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import FastAPI, Response
+
+STARTED = time.monotonic()
+
+
+def _status(run_id: str) -> dict[str, Any]:
+    done = time.monotonic() - STARTED > 1.0
+    return {
+        "run_id": run_id,
+        "status": "completed" if done else "running",
+        "started_at": "2026-01-01T00:00:00Z",
+        "finish_reason": "answered" if done else None,
+        "error": None,
+        # completed_at is missing: the contract requires it
+    }
+
+
+missing_field = FastAPI()
+
+
+@missing_field.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@missing_field.post("/api/v1/runs", status_code=202)
+def create(response: Response) -> dict[str, str]:
+    response.headers["Location"] = "/api/v1/runs/broken/status"
+    base = "/api/v1/runs/broken"
+    return {
+        "run_id": "broken",
+        "status": "queued",
+        "status_url": f"{base}/status",
+        "output_url": f"{base}/output",
+        "context_url": f"{base}/context",
+    }
+
+
+@missing_field.get("/api/v1/runs/{run_id}/status")
+def status(run_id: str) -> dict[str, Any]:
+    return _status(run_id)
+
+
+early_output = FastAPI()
+early_output.router.routes.extend(
+    r for r in missing_field.router.routes if getattr(r, "path", "").endswith("runs")
+)
+
+
+@early_output.get("/api/v1/runs/{run_id}/status")
+def running_status(run_id: str) -> dict[str, Any]:
+    return {**_status(run_id), "status": "running", "completed_at": None, "finish_reason": None}
+
+
+@early_output.get("/api/v1/runs/{run_id}/output")
+def output_too_early(run_id: str) -> dict[str, str]:
+    return {"run_id": run_id, "status": "running", "content": "", "final_output_path": "x"}
+
+
+never_finishes = FastAPI()
+never_finishes.router.routes.extend(
+    r for r in missing_field.router.routes if getattr(r, "path", "").endswith("runs")
+)
+
+
+@never_finishes.get("/api/v1/runs/{run_id}/status")
+def forever_running(run_id: str) -> dict[str, Any]:
+    return {**_status(run_id), "status": "running", "completed_at": None, "finish_reason": None}
+
+
+@never_finishes.get("/api/v1/runs/{run_id}/{artifact}")
+def not_finished(run_id: str, artifact: str, response: Response) -> dict[str, str]:
+    response.status_code = 409
+    return {"code": "RUN_NOT_FINISHED", "message": "still running"}
