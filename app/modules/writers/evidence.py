@@ -66,8 +66,8 @@ class Writer(Protocol):
 
 def sources_section(evidence: Evidence) -> str:
     lines = ["## Sources", ""]
-    lines += [f"[{source.number}] {source.label}" for source in evidence.sources]
+    lines += [f"- [{source.number}] {source.label}" for source in evidence.sources]
     if evidence.sql is not None:
         for number, query in enumerate(evidence.sql.matches, start=1):
-            lines.append(f"[D{number}] `{query.database}` table `{query.table}` ({len(query.rows)} rows)")
+            lines.append(f"- [D{number}] `{query.database}` table `{query.table}` ({len(query.rows)} rows)")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,97 @@
+"""A small HTTP client of the Runlane API (what the command line uses; no server internals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+TERMINAL = ("completed", "completed_with_gaps", "failed", "stopped")
+
+
+class ApiError(Exception):
+    """The server answered with its error body."""
+
+    def __init__(self, status_code: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+
+
+class ServerUnreachableError(Exception):
+    """No answer from the server."""
+
+
+class RunlaneClient:
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ServerUnreachableError(
+                f"Cannot reach the Runlane server at {self.base_url} ({exc})."
+            ) from exc
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            raise ApiError(
+                response.status_code,
+                str(body.get("code", f"HTTP_{response.status_code}")),
+                str(body.get("message", response.text[:200] or response.reason_phrase)),
+            )
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        body: dict[str, Any] = self._call(method, path, **kwargs).json()
+        return body
+
+    def create(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._json("POST", "/api/v1/runs", json=request)
+
+    def status(self, run_id: str) -> tuple[dict[str, Any], float | None]:
+        """The status payload and the server's Retry-After (None once the run is finished)."""
+        response = self._call("GET", f"/api/v1/runs/{run_id}/status")
+        retry_after = response.headers.get("retry-after")
+        return response.json(), float(retry_after) if retry_after else None
+
+    def list(self, status: str | None = None, limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        if cursor:
+            params["cursor"] = cursor
+        return self._json("GET", "/api/v1/runs", params=params)
+
+    def output(self, run_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/api/v1/runs/{run_id}/output")
+
+    def context(self, run_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/api/v1/runs/{run_id}/context")
+
+    def cancel(self, run_id: str) -> dict[str, Any]:
+        return self._json("POST", f"/api/v1/runs/{run_id}/cancel")
+
+    def wait(
+        self,
+        run_id: str,
+        on_status: Callable[[dict[str, Any]], None],
+        sleep: Callable[[float], None],
+        poll_interval: float = 2.0,
+    ) -> dict[str, Any]:
+        """Poll until the run is finished, honouring Retry-After; calls on_status on each answer."""
+        while True:
+            status, retry_after = self.status(run_id)
+            on_status(status)
+            if status["status"] in TERMINAL:
+                return status
+            sleep(retry_after or poll_interval)

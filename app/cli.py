@@ -1,0 +1,223 @@
+"""The `runlane` command line: serve the API, ask questions and inspect runs over HTTP."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.table import Table
+
+from app.api_client import ApiError, RunlaneClient, ServerUnreachableError
+
+app = typer.Typer(
+    help="Runlane: start answer-generation runs, follow them, read their answers.", no_args_is_help=True
+)
+out = Console()
+err = Console(stderr=True)
+
+UrlOption = Annotated[
+    str, typer.Option("--url", envvar="RUNLANE_URL", help="Base URL of the Runlane server.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the raw JSON answer.")]
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+@contextmanager
+def connected(url: str) -> Iterator[RunlaneClient]:
+    """A client whose failures become one clear line and an exit code, never a traceback."""
+    client = RunlaneClient(url)
+    try:
+        yield client
+    except ServerUnreachableError as exc:
+        err.print(f"[red]error:[/] {exc} Is it running? Start one with `runlane serve`.", highlight=False)
+        raise typer.Exit(2) from None
+    except ApiError as exc:
+        err.print(f"[red]error:[/] {exc.message} ({exc.code})", highlight=False)
+        raise typer.Exit(1) from None
+    finally:
+        client.close()
+
+
+def emit_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def print_markdown(text: str) -> None:
+    if out.is_terminal:
+        out.print(Markdown(text))
+    else:
+        print(text, end="" if text.endswith("\n") else "\n")
+
+
+def describe(status: dict[str, Any]) -> str:
+    line = f"{status['run_id']}  {status['status']}"
+    if status.get("finish_reason"):
+        line += f"  ({status['finish_reason']})"
+    if status.get("error"):
+        line += f"  {status['error']['type']}: {status['error']['message']}"
+    return line
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes sharing the output folder.")] = 1,
+) -> None:
+    """Serve the API (settings come from RUNLANE_* environment variables)."""
+    import uvicorn
+
+    uvicorn.run("app.api.main:app", host=host, port=port, workers=workers)
+
+
+def _follow(client: RunlaneClient, run_id: str) -> dict[str, Any]:
+    if not out.is_terminal:
+        last: list[str] = [""]
+
+        def report(status: dict[str, Any]) -> None:
+            progress = status.get("progress") or {}
+            line = f"{status['status']}: {progress.get('stage', '')} {progress.get('message', '')}".strip()
+            if line != last[0]:
+                print(line, file=sys.stderr)
+                last[0] = line
+
+        return client.wait(run_id, report, time.sleep)
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("queued", total=1.0)
+
+        def draw(status: dict[str, Any]) -> None:
+            progress = status.get("progress") or {}
+            stage = progress.get("stage", status["status"])
+            count = progress.get("stage_count")
+            step = f" {progress['stage_index'] + 1}/{count}" if count else ""
+            done = (
+                1.0
+                if status["status"] in ("completed", "completed_with_gaps")
+                else progress.get("fraction", 0.0)
+            )
+            bar.update(task, completed=done, description=f"{stage}{step}: {progress.get('message', '')}")
+
+        return client.wait(run_id, draw, time.sleep)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question to answer.")],
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the run and print its answer.")] = False,
+    sql: Annotated[bool, typer.Option("--sql", help="Also search the SQLite data folder.")] = False,
+    docs: Annotated[
+        str, typer.Option("--docs", help="Documents folder under the server's root.")
+    ] = "documents",
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Your own run id.")] = None,
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Start a run; with --wait, show its progress and print the answer."""
+    request: dict[str, Any] = {"question": question, "enable_sql": sql, "markdown_path": docs}
+    if run_id:
+        request["run_id"] = run_id
+    with connected(url) as client:
+        created = client.create(request)
+        if not wait:
+            emit_json(created) if as_json else print(created["run_id"])
+            return
+        final = _follow(client, created["run_id"])
+        if final["status"] in ("completed", "completed_with_gaps"):
+            output = client.output(created["run_id"])
+            emit_json(output) if as_json else print_markdown(output["content"])
+            return
+        if as_json:
+            emit_json(final)
+        err.print(f"[red]run {describe(final)}[/]", highlight=False)
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(run_id: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL) -> None:
+    """Show a run's status."""
+    with connected(url) as client:
+        payload, _ = client.status(run_id)
+        if as_json:
+            emit_json(payload)
+            return
+        print(describe(payload))
+        if payload.get("progress"):
+            progress = payload["progress"]
+            print(f"progress: {progress['fraction']:.0%} {progress['stage']}: {progress['message']}")
+
+
+@app.command(name="list")
+def list_runs(
+    status: Annotated[str | None, typer.Option("--status", help="Only runs in this status.")] = None,
+    limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """List runs, newest first."""
+    with connected(url) as client:
+        page = client.list(status, limit)
+        if as_json:
+            emit_json(page)
+            return
+        if not out.is_terminal:
+            for run in page["runs"]:
+                print(
+                    f"{run['run_id']}\t{run['status']}\t{run['created_at']}\t{run.get('finish_reason') or ''}"
+                )
+            return
+        table = Table("run_id", "status", "created", "finish reason")
+        for run in page["runs"]:
+            table.add_row(run["run_id"], run["status"], run["created_at"], run.get("finish_reason") or "")
+        out.print(table)
+
+
+def _artifact(fetch: Callable[[RunlaneClient], dict[str, Any]], url: str, as_json: bool, key: str) -> None:
+    with connected(url) as client:
+        payload = fetch(client)
+        if as_json:
+            emit_json(payload)
+        elif key == "content":
+            print_markdown(payload["content"])
+        else:
+            emit_json(payload[key])
+
+
+@app.command()
+def output(run_id: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL) -> None:
+    """Print a finished run's answer (markdown)."""
+    _artifact(lambda client: client.output(run_id), url, as_json, "content")
+
+
+@app.command()
+def context(run_id: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL) -> None:
+    """Print a finished run's evidence (the context bundle)."""
+    _artifact(lambda client: client.context(run_id), url, as_json, "context_bundle")
+
+
+@app.command()
+def cancel(run_id: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL) -> None:
+    """Cancel a run (a queued run stops at once; a running one at its next check)."""
+    with connected(url) as client:
+        payload = client.cancel(run_id)
+        emit_json(payload) if as_json else print(describe(payload))
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def smoke(ctx: typer.Context, url: UrlOption = DEFAULT_URL) -> None:
+    """Run the smoke-test gate (options of python -m app.scripts.test_async_backend_flow)."""
+    from app.scripts.test_async_backend_flow import main as smoke_main
+
+    raise typer.Exit(smoke_main(["--base-url", url, *ctx.args]))
+
+
+def main() -> None:
+    app()

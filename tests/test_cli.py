@@ -1,0 +1,106 @@
+"""The `runlane` command, run as installed, against a real server process."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import wait_until
+from tests.support.server import REPO_ROOT, Server, free_port, server_env, uvicorn_server
+
+pytestmark = pytest.mark.slow
+RUNLANE = str(Path(sys.executable).parent / "runlane")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("cli")
+    shutil.copytree(REPO_ROOT / "documents", root / "documents")
+    with uvicorn_server(root, poll_interval_s="1") as running:
+        yield running
+
+
+def runlane(server_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**server_env(Path("/nonexistent")), "RUNLANE_URL": server_url}
+    return subprocess.run([RUNLANE, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_ask_wait_prints_the_answer_as_plain_markdown_when_piped(server: Server) -> None:
+    result = runlane(server.url, "ask", "What are main climate initiatives?", "--wait", "--run-id", "cli-ask")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("# What are main climate initiatives?")
+    assert "[1]" in result.stdout and "## Sources" in result.stdout
+    assert "\x1b[" not in result.stdout  # no terminal escapes in a pipe
+    assert "completed" in result.stderr  # progress lines go to stderr
+
+
+def test_read_commands_print_json_with_json(server: Server) -> None:
+    runlane(
+        server.url,
+        "ask",
+        "What is the offshore wind capacity target?",
+        "--wait",
+        "--sql",
+        "--run-id",
+        "cli-json",
+    )
+    status = json.loads(runlane(server.url, "status", "cli-json", "--json").stdout)
+    assert status["status"] == "completed" and status["run_id"] == "cli-json"
+    listed = json.loads(runlane(server.url, "list", "--json", "--status", "completed").stdout)
+    assert "cli-json" in [run["run_id"] for run in listed["runs"]]
+    output = json.loads(runlane(server.url, "output", "cli-json", "--json").stdout)
+    assert "3.5" in output["content"]
+    context = json.loads(runlane(server.url, "context", "cli-json", "--json").stdout)
+    assert context["context_bundle"]["sql"]["enabled"] is True
+    assert json.loads(runlane(server.url, "context", "cli-json").stdout)["question"].startswith("What is")
+
+
+def test_plain_listing_and_status_are_pipe_friendly(server: Server) -> None:
+    runlane(server.url, "ask", "How are cities increasing tree canopy?", "--wait", "--run-id", "cli-plain")
+    lines = runlane(server.url, "list").stdout.splitlines()
+    assert any(line.split("\t")[:2] == ["cli-plain", "completed"] for line in lines)
+    assert runlane(server.url, "status", "cli-plain").stdout.startswith("cli-plain  completed  (answered)")
+    assert runlane(server.url, "output", "cli-plain").stdout.startswith("# How are cities")
+
+
+def test_ask_without_wait_prints_the_run_id_and_cancel_reports_a_finished_run(server: Server) -> None:
+    created = runlane(server.url, "ask", "What are the recycling targets?", "--run-id", "cli-nowait")
+    assert created.stdout.strip() == "cli-nowait"
+    wait_until(
+        lambda: httpx.get(f"{server.url}/api/v1/runs/cli-nowait/status").json()["status"] == "completed",
+        what="cli-nowait to finish",
+    )
+    result = runlane(server.url, "cancel", "cli-nowait")
+    assert result.returncode == 1
+    assert "already ended completed" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_run_is_one_clear_line_and_exit_1(server: Server) -> None:
+    result = runlane(server.url, "status", "no-such-run")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: No run with run_id 'no-such-run'. (RUN_NOT_FOUND)"
+
+
+def test_unreachable_server_is_one_clear_line_and_exit_2() -> None:
+    result = runlane(f"http://127.0.0.1:{free_port()}", "list")
+    assert result.returncode == 2
+    assert "Cannot reach the Runlane server" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_failed_or_gapped_run_is_reported(server: Server) -> None:
+    result = runlane(server.url, "ask", "What is the recipe for chocolate cake?", "--wait")
+    assert result.returncode == 0
+    assert "## Gaps" in result.stdout and "chocolate" in result.stdout
+
+
+def test_smoke_command_runs_the_gate(server: Server, tmp_path: Path) -> None:
+    result = runlane(server.url, "smoke", "--poll-interval", "0.2", "--output-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "contract held" in result.stdout
