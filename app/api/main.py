@@ -20,7 +20,7 @@ from app.api.body_limit import BodyLimit
 from app.api.logs import configure_logging
 from app.api.metrics import HttpMetrics, Metrics
 from app.api.problems import problem
-from app.api.routes import artifacts, operations, polling, runs
+from app.api.routes import artifacts, console, operations, polling, runs
 from app.api.services.errors import (
     ArtifactMissingError,
     ArtifactNotProducedError,
@@ -150,6 +150,8 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     app.include_router(polling.router)
     app.include_router(artifacts.router)
     app.include_router(operations.router)
+    app.include_router(console.router)
+    app.mount("/static", console.static_files, name="static")
     app.add_exception_handler(RunlaneError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

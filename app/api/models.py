@@ -103,6 +103,12 @@ class RunOutputResponse(BaseModel):
     final_output_path: str
 
 
+class RunOutputHtmlResponse(BaseModel):
+    run_id: str
+    status: StatusValue
+    html: str = Field(description="The answer as HTML; citations link to #evidence-<n>.")
+
+
 class RunContextResponse(BaseModel):
     run_id: str
     status: StatusValue

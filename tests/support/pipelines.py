@@ -7,7 +7,8 @@ import threading
 import time
 from pathlib import Path
 
-from app.modules.contract import Gap, PipelineResult, RunContext
+from app.config import Settings
+from app.modules.contract import Gap, Pipeline, PipelineResult, RunContext
 
 EVENT_TIMEOUT_S = 30.0
 
@@ -108,3 +109,37 @@ def file_gated_pipeline(ctx: RunContext) -> PipelineResult:
 def executions(folder: Path) -> list[str]:
     log = folder / "executions.log"
     return [line.split()[0] for line in log.read_text().splitlines()] if log.exists() else []
+
+
+class ConsolePipeline:
+    """For the browser tests: the real pipeline, except that a question containing 'slow' runs
+    until it is cancelled and one containing 'explode' fails."""
+
+    def __init__(self, real: Pipeline) -> None:
+        self.real = real
+        self.stages = getattr(real, "stages", ())
+
+    def __call__(self, ctx: RunContext) -> PipelineResult:
+        question = ctx.options.question.lower()
+        if "explode" in question:
+            raise RuntimeError("the console test asked this run to explode")
+        if "slow" not in question:
+            return self.real(ctx)
+        ctx.report("load", "working slowly until cancelled", 0.2)
+        deadline = time.monotonic() + 120
+        while not ctx.should_stop() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return PipelineResult("stopped", "stop requested", None, None)
+
+
+def console_pipeline(ctx: RunContext) -> PipelineResult:
+    raise RuntimeError("console_pipeline is bound at start-up")
+
+
+def _bind_console(settings: Settings) -> ConsolePipeline:
+    from app.modules.orchestrator.module import bind
+
+    return ConsolePipeline(bind(settings))
+
+
+console_pipeline.bind = _bind_console  # type: ignore[attr-defined]

@@ -7,7 +7,8 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request, Response, status
 
-from app.api.models import RunContextResponse, RunOutputResponse
+from app.api.markdown_html import answer_html
+from app.api.models import RunContextResponse, RunOutputHtmlResponse, RunOutputResponse
 from app.api.routes.responses import NOT_FOUND, Responses, problem_doc, service
 from app.api.services.run_service import API_PREFIX
 from app.api.services.run_store import CONTEXT_FILE, FINAL_FILE, Artifact
@@ -39,6 +40,15 @@ def get_run_output(run_id: str, request: Request) -> Response:
         "content": artifact.content.decode("utf-8", errors="replace"),
         "final_output_path": artifact.display_path,
     }
+    return _respond(request, artifact, payload)
+
+
+@router.get("/{run_id}/output/html", response_model=RunOutputHtmlResponse, responses=ARTIFACT_ERRORS)
+def get_run_output_html(run_id: str, request: Request) -> Response:
+    """The final answer rendered as HTML (raw HTML in documents is never passed through)."""
+    artifact = service(request).store.read_artifact(run_id, FINAL_FILE)
+    markdown = artifact.content.decode("utf-8", errors="replace")
+    payload = {"run_id": run_id, "status": artifact.state.status.value, "html": answer_html(markdown)}
     return _respond(request, artifact, payload)
 
 

@@ -1,0 +1,178 @@
+"""The web console in a real browser: Playwright driving Debian's Chromium against a real server."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.support.server import REPO_ROOT, Server, uvicorn_server
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+# The machine's network is closed: keep Chromium from reaching out on its own.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("console")
+    shutil.copytree(REPO_ROOT / "documents", root / "documents")
+    with uvicorn_server(
+        root, pipeline="tests.support.pipelines:console_pipeline", poll_interval_s="1"
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def ask(page: Page, server: Server, question: str, sql: bool = False) -> str:
+    page.goto(server.url)
+    page.fill("#question", question)
+    if sql:
+        page.click(".options summary")
+        page.check("#enable_sql")
+    page.click("#ask-button")
+    page.wait_for_url("**/runs/*")
+    return page.url.rsplit("/", 1)[1]
+
+
+def test_a_question_runs_to_a_cited_answer_with_browsable_evidence(page: Page, server: Server) -> None:
+    run_id = ask(page, server, "What are main climate initiatives?")
+    expect(page.locator("#run-status")).to_have_text("completed")
+    expect(page.locator("#progress-text")).to_contain_text("done (100%)")
+    answer = page.locator("#answer")
+    expect(answer).to_contain_text("Renewable Power Programme")
+    first_citation = answer.locator("a.cite").first
+    expect(first_citation).to_have_attribute("href", "#evidence-1")
+    expect(page.locator("#evidence-1 summary")).to_contain_text("documents/climate-strategy-overview.md")
+    first_citation.click()
+    page.locator("#evidence-1 summary").click()
+    expect(page.locator("#evidence-1 pre")).to_contain_text("main climate initiatives")
+    expect(page.locator("#runs li", has_text=run_id).locator(".badge")).to_have_text("completed")
+    screenshot(page, "console-completed")
+
+
+def test_sql_rows_and_gaps_are_shown(page: Page, server: Server) -> None:
+    ask(
+        page,
+        server,
+        "What is the offshore wind capacity target? What is the price of bananas in Tokyo?",
+        sql=True,
+    )
+    expect(page.locator("#run-status")).to_have_text("completed with gaps")
+    expect(page.locator("#gaps")).to_contain_text("price of bananas in Tokyo")
+    expect(page.locator("#sql")).to_contain_text("offshore wind capacity")
+    expect(page.locator("#sql table").first).to_be_visible()
+
+
+def test_a_slow_run_can_be_cancelled(page: Page, server: Server) -> None:
+    ask(page, server, "Please take a slow walk through everything")
+    expect(page.locator("#run-status")).to_have_text("running")
+    expect(page.locator("#progress-text")).to_contain_text("working slowly")
+    page.click("#cancel-button")
+    expect(page.locator("#run-status")).to_have_text("stopped")
+    expect(page.locator("#run-why")).to_have_text("Stopped: cancelled")
+    expect(page.locator("#cancel-button")).to_be_hidden()
+    screenshot(page, "console-cancelled")
+
+
+def test_a_failed_run_shows_why(page: Page, server: Server) -> None:
+    ask(page, server, "Please explode")
+    expect(page.locator("#run-status")).to_have_text("failed")
+    expect(page.locator("#run-why")).to_contain_text(
+        "RuntimeError: the console test asked this run to explode"
+    )
+
+
+def test_a_run_opens_from_its_own_url_and_survives_a_reload(page: Page, server: Server) -> None:
+    created = httpx.post(
+        f"{server.url}/api/v1/runs", json={"question": "What are the recycling targets?"}
+    ).json()
+    page.goto(f"{server.url}/runs/{created['run_id']}")
+    expect(page.locator("#run-title")).to_have_text(created["run_id"])
+    expect(page.locator("#run-status")).to_have_text("completed")
+    expect(page.locator("#run-question")).to_have_text("What are the recycling targets?")
+    page.reload()
+    expect(page.locator("#answer")).to_contain_text("65%")
+    page.goto(f"{server.url}/runs/not-a-run")
+    expect(page.locator("#run-status")).to_have_text("not found")
+
+
+def test_recent_runs_are_paged_and_openable(page: Page, server: Server) -> None:
+    for i in range(12):
+        httpx.post(
+            f"{server.url}/api/v1/runs",
+            json={"question": f"Recycling targets {i}?", "run_id": f"paged-{i:02d}"},
+        )
+    page.goto(server.url)
+    expect(page.locator("#runs li")).to_have_count(10)
+    page.click("#more-runs")
+    expect(page.locator("#runs li")).not_to_have_count(10)
+    page.locator("#runs a", has_text="paged-11").click()
+    expect(page).to_have_url(f"{server.url}/runs/paged-11")
+    expect(page.locator("#run-title")).to_have_text("paged-11")
+
+
+def test_the_console_fits_a_phone_screen(browser: Browser, server: Server) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    phone = context.new_page()
+    ask(phone, server, "How are cities increasing tree canopy?")
+    expect(phone.locator("#run-status")).to_have_text("completed")
+    overflow = phone.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    screenshot(phone, "console-phone")
+    context.close()
+
+
+def test_markup_inside_documents_is_shown_as_text_never_run(page: Page, server: Server) -> None:
+    hostile = server.log.parent / "documents" / "hostile"
+    hostile.mkdir()
+    (hostile / "evil.md").write_text(
+        '# Solar hostile heading\n\nSolar panels <img src=x onerror="window.injected=1"> '
+        "and <script>window.injected=2</script> solar subsidies.\n"
+    )
+    page.goto(server.url)
+    page.fill("#question", "What about solar hostile subsidies?")
+    page.click(".options summary")
+    page.fill("#markdown_path", "documents/hostile")
+    page.click("#ask-button")
+    expect(page.locator("#run-status")).to_have_text("completed")
+    expect(page.locator("#answer")).to_contain_text("<script>window.injected=2</script>")
+    assert page.evaluate("window.injected") is None
+    assert page.locator("#answer script, #answer img").count() == 0
