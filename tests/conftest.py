@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from app.api.main import create_app
 from app.config import Settings
 from app.modules.contract import Pipeline
+from tests.support.pipelines import GatedPipeline
 
 DEADLINE_S = 30.0
 
@@ -27,6 +28,12 @@ def wait_until(predicate: Callable[[], Any], timeout: float = DEADLINE_S, what: 
             return value
         time.sleep(0.005)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def gated() -> GatedPipeline:
+    """A pipeline that blocks each run until the test opens its gate."""
+    return GatedPipeline()
 
 
 @pytest.fixture

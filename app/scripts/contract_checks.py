@@ -114,29 +114,22 @@ def check_not_finished(status_code: int, payload: Any, what: str) -> None:
     )
 
 
-def check_output(payload: Any, run_id: str, status: str) -> None:
-    _fields(payload, OUTPUT_FIELDS, "GET output")
+def _check_artifact(
+    payload: Any, run_id: str, status: str, fields: Mapping[str, type], path_field: str, file_name: str
+) -> None:
+    what = "GET output" if file_name == "final.md" else "GET context"
+    _fields(payload, fields, what)
     require(
         payload["run_id"] == run_id and payload["status"] == status,
-        "GET output: run_id and status match",
+        f"{what}: run_id and status match",
         payload,
     )
-    require(
-        payload["final_output_path"].endswith(f"{run_id}/final.md"),
-        "GET output: path names final.md",
-        payload,
-    )
+    require(payload[path_field].endswith(f"{run_id}/{file_name}"), f"{what}: path names {file_name}", payload)
+
+
+def check_output(payload: Any, run_id: str, status: str) -> None:
+    _check_artifact(payload, run_id, status, OUTPUT_FIELDS, "final_output_path", "final.md")
 
 
 def check_context(payload: Any, run_id: str, status: str) -> None:
-    _fields(payload, CONTEXT_FIELDS, "GET context")
-    require(
-        payload["run_id"] == run_id and payload["status"] == status,
-        "GET context: run_id and status match",
-        payload,
-    )
-    require(
-        payload["context_bundle_path"].endswith(f"{run_id}/context_bundle.json"),
-        "GET context: path names context_bundle.json",
-        payload,
-    )
+    _check_artifact(payload, run_id, status, CONTEXT_FIELDS, "context_bundle_path", "context_bundle.json")

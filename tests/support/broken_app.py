@@ -54,9 +54,12 @@ early_output.router.routes.extend(
 )
 
 
-@early_output.get("/api/v1/runs/{run_id}/status")
 def running_status(run_id: str) -> dict[str, Any]:
+    """A contract-correct status of a run that never finishes."""
     return {**_status(run_id), "status": "running", "completed_at": None, "finish_reason": None}
+
+
+early_output.get("/api/v1/runs/{run_id}/status")(running_status)
 
 
 @early_output.get("/api/v1/runs/{run_id}/output")
@@ -70,9 +73,7 @@ never_finishes.router.routes.extend(
 )
 
 
-@never_finishes.get("/api/v1/runs/{run_id}/status")
-def forever_running(run_id: str) -> dict[str, Any]:
-    return {**_status(run_id), "status": "running", "completed_at": None, "finish_reason": None}
+never_finishes.get("/api/v1/runs/{run_id}/status")(running_status)
 
 
 @never_finishes.get("/api/v1/runs/{run_id}/{artifact}")

@@ -17,11 +17,6 @@ REQUEST = {"question": "What are main climate initiatives?"}
 
 
 @pytest.fixture
-def gated() -> GatedPipeline:
-    return GatedPipeline()
-
-
-@pytest.fixture
 def one_worker(settings: Settings, gated: GatedPipeline) -> Iterator[TestClient]:
     """One worker whose pipeline blocks: the first run runs, later ones stay queued."""
     with running_app(settings.model_copy(update={"max_workers": 1}), gated) as client:

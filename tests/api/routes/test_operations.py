@@ -20,11 +20,6 @@ REQUEST = {"question": "What are main climate initiatives?"}
 
 
 @pytest.fixture
-def gated() -> GatedPipeline:
-    return GatedPipeline()
-
-
-@pytest.fixture
 def one_worker(settings: Settings, gated: GatedPipeline) -> Iterator[TestClient]:
     with running_app(settings.model_copy(update={"max_workers": 1, "max_queued": 1}), gated) as client:
         yield client

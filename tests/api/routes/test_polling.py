@@ -19,11 +19,6 @@ REQUEST = {"question": "What are main climate initiatives?"}
 
 
 @pytest.fixture
-def gated() -> GatedPipeline:
-    return GatedPipeline()
-
-
-@pytest.fixture
 def client(settings: Settings, gated: GatedPipeline) -> Iterator[TestClient]:
     with running_app(settings.model_copy(update={"sse_ping_interval_s": 0.2}), gated) as test_client:
         yield test_client

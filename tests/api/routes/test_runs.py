@@ -37,11 +37,6 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def gated() -> GatedPipeline:
-    return GatedPipeline()
-
-
-@pytest.fixture
 def client(settings: Settings, gated: GatedPipeline) -> Any:
     with running_app(settings, gated) as test_client:
         yield test_client

@@ -10,15 +10,11 @@ from app.api.services.run_service import RunService
 from app.api.services.run_state import RunStatus
 from app.api.services.run_store import RunStore
 from app.config import Settings
+from app.modules.contract import Pipeline, PipelineResult, RunContext
 from tests.conftest import wait_until
 from tests.support.pipelines import GatedPipeline, StubbornPipeline, instant_pipeline, raising_pipeline
 
 REQUEST = {"question": "q", "markdown_path": "documents"}
-
-
-@pytest.fixture
-def gated() -> GatedPipeline:
-    return GatedPipeline()
 
 
 @pytest.fixture
@@ -30,6 +26,17 @@ def service(settings: Settings, gated: GatedPipeline) -> Iterator[RunService]:
     runs.shutdown()
 
 
+def counting_pipeline() -> tuple[list[str], Pipeline]:
+    """An instant pipeline that records the run id of every execution."""
+    calls: list[str] = []
+
+    def counting(ctx: RunContext) -> PipelineResult:
+        calls.append(ctx.run_id)
+        return instant_pipeline(ctx)
+
+    return calls, counting
+
+
 def wait_status(store: RunStore, run_id: str, status: RunStatus) -> None:
     wait_until(lambda: store.get(run_id).status is status, what=f"{run_id} -> {status}")
 
@@ -37,12 +44,7 @@ def wait_status(store: RunStore, run_id: str, status: RunStatus) -> None:
 def test_queued_runs_left_on_disk_are_run_by_the_next_process(settings: Settings) -> None:
     store = RunStore(settings.output_dir)
     left = [store.create(REQUEST, None, 60).run_id for _ in range(3)]
-    calls: list[str] = []
-
-    def counting(ctx):  # type: ignore[no-untyped-def]
-        calls.append(ctx.run_id)
-        return instant_pipeline(ctx)
-
+    calls, counting = counting_pipeline()
     runs = RunService(settings, counting)
     runs.start()
     try:
@@ -56,12 +58,7 @@ def test_queued_runs_left_on_disk_are_run_by_the_next_process(settings: Settings
 def test_two_processes_sharing_the_output_run_each_queued_run_exactly_once(settings: Settings) -> None:
     store = RunStore(settings.output_dir)
     left = [store.create(REQUEST, None, 60).run_id for _ in range(12)]
-    calls: list[str] = []
-
-    def counting(ctx):  # type: ignore[no-untyped-def]
-        calls.append(ctx.run_id)
-        return instant_pipeline(ctx)
-
+    calls, counting = counting_pipeline()
     services = [RunService(settings, counting) for _ in range(2)]
     for runs in services:
         runs.start()

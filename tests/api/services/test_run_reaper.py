@@ -43,6 +43,12 @@ def running_with(store: RunStore, owner: Owner) -> str:
     return run_id
 
 
+def owner_of(process: subprocess.Popen[bytes]) -> Owner:
+    started = process_start_ticks(process.pid)
+    assert started is not None
+    return Owner(host=socket.gethostname(), pid=process.pid, process_started=started)
+
+
 def dead_owner() -> Owner:
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     started = process_start_ticks(process.pid) or 1.0
@@ -75,10 +81,7 @@ def test_pid_reused_by_another_process_counts_as_dead(
 def test_live_owner_with_a_fresh_heartbeat_is_left_alone(
     store: RunStore, reaper: RunReaper, live_process: subprocess.Popen[bytes]
 ) -> None:
-    started = process_start_ticks(live_process.pid)
-    assert started is not None
-    owner = Owner(host=socket.gethostname(), pid=live_process.pid, process_started=started)
-    run_id = running_with(store, owner)
+    run_id = running_with(store, owner_of(live_process))
     assert reaper.fail_orphans() == []
     assert store.get(run_id).status is RunStatus.RUNNING
 
@@ -86,10 +89,7 @@ def test_live_owner_with_a_fresh_heartbeat_is_left_alone(
 def test_live_owner_with_a_stale_heartbeat_is_orphaned(
     store: RunStore, reaper: RunReaper, live_process: subprocess.Popen[bytes]
 ) -> None:
-    started = process_start_ticks(live_process.pid)
-    assert started is not None
-    owner = Owner(host=socket.gethostname(), pid=live_process.pid, process_started=started)
-    run_id = running_with(store, owner)
+    run_id = running_with(store, owner_of(live_process))
     age_heartbeat(store, run_id, 60)
     assert reaper.fail_orphans() == [run_id]
 
