@@ -104,3 +104,24 @@ def test_smoke_command_runs_the_gate(server: Server, tmp_path: Path) -> None:
     result = runlane(server.url, "smoke", "--poll-interval", "0.2", "--output-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "contract held" in result.stdout
+
+
+def test_serve_starts_the_api(tmp_path: Path) -> None:
+    (tmp_path / "documents").mkdir()
+    port = free_port()
+    process = subprocess.Popen(
+        [RUNLANE, "serve", "--port", str(port)], cwd=tmp_path, env=server_env(tmp_path)
+    )
+    try:
+
+        def ready() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(ready, timeout=60, what="runlane serve to answer")
+    finally:
+        process.terminate()
+        process.wait(30)
+    assert (tmp_path / "output" / ".runlane" / "index.sqlite3").exists()

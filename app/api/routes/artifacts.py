@@ -9,15 +9,16 @@ from fastapi import APIRouter, Request, Response, status
 
 from app.api.markdown_html import answer_html
 from app.api.models import RunContextResponse, RunOutputHtmlResponse, RunOutputResponse
-from app.api.routes.responses import NOT_FOUND, Responses, problem_doc, service
+from app.api.routes.responses import ETAG, IF_NONE_MATCH, NOT_FOUND, Responses, problem_doc, service
 from app.api.services.run_service import API_PREFIX
 from app.api.services.run_store import CONTEXT_FILE, FINAL_FILE, Artifact
 
 router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["artifacts"])
 
 ARTIFACT_ERRORS: Responses = {
+    200: {"headers": {"ETag": ETAG}},
     **NOT_FOUND,
-    304: {"description": "Unchanged since the ETag in If-None-Match."},
+    304: {"description": "Unchanged since the ETag in If-None-Match.", "headers": {"ETag": ETAG}},
     409: problem_doc("The run is queued or running, or ended without this artifact."),
     500: problem_doc("The state says the artifact exists, but its file is missing or unreadable."),
 }
@@ -30,7 +31,12 @@ def _respond(request: Request, artifact: Artifact, payload: dict[str, Any]) -> R
     return Response(orjson.dumps(payload), media_type="application/json", headers=headers)
 
 
-@router.get("/{run_id}/output", response_model=RunOutputResponse, responses=ARTIFACT_ERRORS)
+PARAMETERS = {"parameters": [IF_NONE_MATCH]}
+
+
+@router.get(
+    "/{run_id}/output", response_model=RunOutputResponse, responses=ARTIFACT_ERRORS, openapi_extra=PARAMETERS
+)
 def get_run_output(run_id: str, request: Request) -> Response:
     """The final answer (markdown) of a finished run."""
     artifact = service(request).store.read_artifact(run_id, FINAL_FILE)
@@ -43,7 +49,12 @@ def get_run_output(run_id: str, request: Request) -> Response:
     return _respond(request, artifact, payload)
 
 
-@router.get("/{run_id}/output/html", response_model=RunOutputHtmlResponse, responses=ARTIFACT_ERRORS)
+@router.get(
+    "/{run_id}/output/html",
+    response_model=RunOutputHtmlResponse,
+    responses=ARTIFACT_ERRORS,
+    openapi_extra=PARAMETERS,
+)
 def get_run_output_html(run_id: str, request: Request) -> Response:
     """The final answer rendered as HTML (raw HTML in documents is never passed through)."""
     artifact = service(request).store.read_artifact(run_id, FINAL_FILE)
@@ -52,7 +63,12 @@ def get_run_output_html(run_id: str, request: Request) -> Response:
     return _respond(request, artifact, payload)
 
 
-@router.get("/{run_id}/context", response_model=RunContextResponse, responses=ARTIFACT_ERRORS)
+@router.get(
+    "/{run_id}/context",
+    response_model=RunContextResponse,
+    responses=ARTIFACT_ERRORS,
+    openapi_extra=PARAMETERS,
+)
 def get_run_context(run_id: str, request: Request) -> Response:
     """The evidence (context bundle) of a finished run."""
     store = service(request).store

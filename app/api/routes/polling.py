@@ -10,7 +10,7 @@ from sse_starlette import EventSourceResponse
 
 from app.api.models import RunStatusResponse
 from app.api.routes.direct_route import DirectRoute
-from app.api.routes.responses import NOT_FOUND, problem_doc, service
+from app.api.routes.responses import ETAG, IF_NONE_MATCH, NOT_FOUND, RETRY_AFTER, problem_doc, service
 from app.api.services.run_events import run_events
 from app.api.services.run_service import API_PREFIX
 
@@ -22,7 +22,12 @@ router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["runs"])
 @status_router.get(
     "/{run_id}/status",
     response_model=RunStatusResponse,
-    responses={**NOT_FOUND, 304: {"description": "Unchanged since the ETag in If-None-Match."}},
+    responses={
+        200: {"headers": {"ETag": ETAG, "Retry-After": RETRY_AFTER}},
+        304: {"description": "Unchanged since the ETag in If-None-Match.", "headers": {"ETag": ETAG}},
+        **NOT_FOUND,
+    },
+    openapi_extra={"parameters": [IF_NONE_MATCH]},
 )
 async def get_run_status(request: Request, run_id: str) -> Response:
     """The polling endpoint: cheap, cached against the state file, with ETag and Retry-After."""

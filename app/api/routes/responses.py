@@ -22,3 +22,19 @@ def problem_doc(description: str) -> dict[str, Any]:
 
 
 NOT_FOUND: Responses = {404: problem_doc("Unknown run."), 410: problem_doc("The run was deleted.")}
+
+
+def header_doc(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "string"}}
+
+
+ETAG = header_doc("Version of this representation; send it back as If-None-Match.")
+RETRY_AFTER = header_doc("Seconds to wait before polling again (only while the run is not finished).")
+LOCATION = header_doc("The run's status URL.")
+IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "The ETag of the last answer: an unchanged resource answers 304 with no body.",
+    "schema": {"type": "string"},
+}

@@ -15,7 +15,7 @@ from app.api.models import (
     RunStatusResponse,
     StatusValue,
 )
-from app.api.routes.responses import NOT_FOUND, problem_doc, service
+from app.api.routes.responses import LOCATION, NOT_FOUND, RETRY_AFTER, problem_doc, service
 from app.api.services.run_service import API_PREFIX, run_links
 from app.api.services.run_state import RunStatus
 
@@ -30,11 +30,16 @@ router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["runs"])
         200: {
             "model": RunCreatedResponse,
             "description": "Repeat of an Idempotency-Key request: the same run.",
+            "headers": {"Location": LOCATION},
         },
+        202: {"headers": {"Location": LOCATION}},
         409: problem_doc("run_id already exists."),
         413: problem_doc("Request body too large."),
         422: problem_doc("Invalid request, or an Idempotency-Key reused with a different body."),
-        429: problem_doc("Too many queued runs; retry after Retry-After seconds."),
+        429: {
+            **problem_doc("Too many queued runs; retry after Retry-After seconds."),
+            "headers": {"Retry-After": RETRY_AFTER},
+        },
     },
 )
 def create_run(

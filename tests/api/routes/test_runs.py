@@ -278,3 +278,32 @@ def test_openapi_documents_every_endpoint_with_models_and_errors(client: TestCli
         assert responses["200"]["content"]["application/json"]["schema"]["$ref"]
     assert "Problem" in spec["components"]["schemas"]
     assert client.get("/docs").status_code == 200
+
+
+def test_openapi_documents_the_new_endpoints_headers_and_errors(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    expected = {
+        ("/api/v1/runs", "get"),
+        ("/api/v1/runs/{run_id}", "get"),
+        ("/api/v1/runs/{run_id}", "delete"),
+        ("/api/v1/runs/{run_id}/cancel", "post"),
+        ("/api/v1/runs/{run_id}/events", "get"),
+        ("/api/v1/runs/{run_id}/output/html", "get"),
+        ("/api/v1/service-info", "get"),
+        ("/health", "get"),
+        ("/ready", "get"),
+        ("/metrics", "get"),
+    }
+    assert expected <= {(path, method) for path, methods in paths.items() for method in methods}
+    post = paths["/api/v1/runs"]["post"]
+    assert "Location" in post["responses"]["202"]["headers"]
+    assert "Retry-After" in post["responses"]["429"]["headers"]
+    assert "idempotency-key" in {p["name"].lower() for p in post["parameters"]}
+    status = paths["/api/v1/runs/{run_id}/status"]["get"]
+    assert {"ETag", "Retry-After"} <= set(status["responses"]["200"]["headers"])
+    assert "If-None-Match" in {p["name"] for p in status["parameters"]}
+    assert "last-event-id" in {
+        p["name"].lower() for p in paths["/api/v1/runs/{run_id}/events"]["get"]["parameters"]
+    }
+    assert {"404", "409", "410"} <= set(paths["/api/v1/runs/{run_id}/cancel"]["post"]["responses"])
+    assert {"204", "409", "410"} <= set(paths["/api/v1/runs/{run_id}"]["delete"]["responses"])
