@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from app.api.services.run_store import RUN_ID_RULE, is_valid_run_id
+from app.api.services.run_ids import RUN_ID_RULE, is_valid_run_id
 
 StatusValue = Literal["queued", "running", "completed", "completed_with_gaps", "failed", "stopped"]
 

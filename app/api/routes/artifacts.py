@@ -10,8 +10,9 @@ from fastapi import APIRouter, Request, Response, status
 from app.api.markdown_html import answer_html
 from app.api.models import RunContextResponse, RunOutputHtmlResponse, RunOutputResponse
 from app.api.routes.responses import ETAG, IF_NONE_MATCH, NOT_FOUND, Responses, problem_doc, service
+from app.api.services.run_artifacts import Artifact, parse_context, read_artifact
 from app.api.services.run_service import API_PREFIX
-from app.api.services.run_store import CONTEXT_FILE, FINAL_FILE, Artifact
+from app.api.services.run_store import CONTEXT_FILE, FINAL_FILE
 
 router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["artifacts"])
 
@@ -39,7 +40,7 @@ PARAMETERS = {"parameters": [IF_NONE_MATCH]}
 )
 def get_run_output(run_id: str, request: Request) -> Response:
     """The final answer (markdown) of a finished run."""
-    artifact = service(request).store.read_artifact(run_id, FINAL_FILE)
+    artifact = read_artifact(service(request).store, run_id, FINAL_FILE)
     payload = {
         "run_id": run_id,
         "status": artifact.state.status.value,
@@ -57,7 +58,7 @@ def get_run_output(run_id: str, request: Request) -> Response:
 )
 def get_run_output_html(run_id: str, request: Request) -> Response:
     """The final answer rendered as HTML (raw HTML in documents is never passed through)."""
-    artifact = service(request).store.read_artifact(run_id, FINAL_FILE)
+    artifact = read_artifact(service(request).store, run_id, FINAL_FILE)
     markdown = artifact.content.decode("utf-8", errors="replace")
     payload = {"run_id": run_id, "status": artifact.state.status.value, "html": answer_html(markdown)}
     return _respond(request, artifact, payload)
@@ -71,12 +72,11 @@ def get_run_output_html(run_id: str, request: Request) -> Response:
 )
 def get_run_context(run_id: str, request: Request) -> Response:
     """The evidence (context bundle) of a finished run."""
-    store = service(request).store
-    artifact = store.read_artifact(run_id, CONTEXT_FILE)
+    artifact = read_artifact(service(request).store, run_id, CONTEXT_FILE)
     payload = {
         "run_id": run_id,
         "status": artifact.state.status.value,
-        "context_bundle": store.parse_context(artifact),
+        "context_bundle": parse_context(artifact),
         "context_bundle_path": artifact.display_path,
     }
     return _respond(request, artifact, payload)

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from app.api.services.errors import InvalidRequestError, RunGoneError, RunNotFoundError
 from app.api.services.run_index import Cursor
 from app.api.services.run_state import RunStatus
-from app.api.services.run_store import RunStore, StatusView
+from app.api.services.run_store import RunStore
+from app.api.services.status_cache import StatusView
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ from datetime import timedelta
 
 from app import atomic_file
 from app.api.services.errors import RunGoneError, RunNotFoundError
+from app.api.services.run_ids import is_valid_run_id
 from app.api.services.run_owner import owner_is_alive_here
 from app.api.services.run_state import RunError, RunState, RunStatus, parse_iso, utc_now
-from app.api.services.run_store import STAGING_DIR, STATE_FILE, TOMBSTONE_FILE, RunStore, is_valid_run_id
+from app.api.services.run_store import STAGING_DIR, STATE_FILE, TOMBSTONE_FILE, RunStore
 
 logger = logging.getLogger("runlane.reaper")
 

@@ -19,10 +19,11 @@ from app.api.services.errors import (
     RunNotFoundError,
 )
 from app.api.services.run_executor import RunExecutor, load_pipeline
+from app.api.services.run_ids import new_run_id
 from app.api.services.run_listing import Page, list_page
 from app.api.services.run_reaper import RunReaper
 from app.api.services.run_state import RunState, RunStatus
-from app.api.services.run_store import RunStore, new_run_id
+from app.api.services.run_store import RunStore
 from app.config import Settings
 from app.modules.contract import Pipeline
 

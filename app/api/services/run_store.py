@@ -7,10 +7,8 @@ processes sharing the output root serialise too) as read-from-disk, check, write
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
-import re
 import secrets
 import shutil
 import threading
@@ -28,17 +26,15 @@ from pydantic import ValidationError
 from app import atomic_file
 from app.api.services import run_log
 from app.api.services.errors import (
-    ArtifactMissingError,
-    ArtifactNotProducedError,
     InvalidTransitionError,
     RunActiveError,
     RunAlreadyFinishedError,
     RunGoneError,
     RunIdConflictError,
-    RunNotFinishedError,
     RunNotFoundError,
     RunStateUnreadableError,
 )
+from app.api.services.run_ids import is_valid_run_id, new_run_id
 from app.api.services.run_index import RunIndex
 from app.api.services.run_state import (
     TRANSITIONS,
@@ -51,6 +47,7 @@ from app.api.services.run_state import (
     parse_iso,
     utc_now,
 )
+from app.api.services.status_cache import StatusCache, StatusView
 
 logger = logging.getLogger("runlane.store")
 
@@ -64,31 +61,7 @@ LOCK_FILE = ".lock"
 META_DIR = ".runlane"
 STAGING_DIR = ".staging"
 
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-RUN_ID_RULE = "1 to 128 characters: letters, digits, '.', '_' or '-', starting with a letter or digit"
-# A cached status is trusted only once its file is older than any file-system timestamp
-# granularity; a later rewrite then always carries a newer mtime, even on a reused inode.
-_CACHE_SETTLE_NS = 100_000_000
-_CACHE_MAX_ENTRIES = 20_000
 _LOCK_STRIPES = 64
-
-
-def new_run_id() -> str:
-    """Timestamp prefix as in the contract, plus a random suffix unique within the second."""
-    return utc_now().strftime("%Y%m%d_%H%M%S_") + secrets.token_hex(4)
-
-
-def is_valid_run_id(run_id: str) -> bool:
-    return RUN_ID_PATTERN.fullmatch(run_id) is not None
-
-
-@dataclass(frozen=True, slots=True)
-class StatusView:
-    """A run's public status, serialised once and reused while the file is unchanged."""
-
-    state: RunState
-    body: bytes
-    etag: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +75,6 @@ class Outcome:
     gaps: list[dict[str, str]]
 
 
-@dataclass(frozen=True, slots=True)
-class Artifact:
-    state: RunState
-    content: bytes
-    display_path: str
-    etag: str
-
-
 class RunStore:
     def __init__(self, output_dir: Path, pipeline_name: str = "", retention: timedelta | None = None) -> None:
         self.root = output_dir.resolve()
@@ -121,7 +86,7 @@ class RunStore:
             folder.mkdir(parents=True, exist_ok=True)
         self.index = RunIndex(self.root / META_DIR)
         self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
-        self._cache: dict[str, tuple[tuple[int, int, int], StatusView, bool]] = {}
+        self._statuses = StatusCache(self._parse_state)
 
     def run_dir(self, run_id: str) -> Path:
         if not is_valid_run_id(run_id):
@@ -196,33 +161,10 @@ class RunStore:
         if not is_valid_run_id(run_id):
             raise RunNotFoundError(run_id)
         # Plain strings, not pathlib: this runs on every poll of every open browser tab.
-        path = f"{self._root_str}/{run_id}/{STATE_FILE}"
         try:
-            st = os.stat(path)
+            return self._statuses.view(run_id, f"{self._root_str}/{run_id}/{STATE_FILE}")
         except FileNotFoundError:
             raise self._absence_error(run_id) from None
-        key = (st.st_ino, st.st_mtime_ns, st.st_size)
-        cached = self._cache.get(run_id)
-        if cached is not None and cached[0] == key and cached[2]:
-            return cached[1]
-        return self._load_view(run_id, path)
-
-    def _load_view(self, run_id: str, path: str) -> StatusView:
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            raise self._absence_error(run_id) from None
-        with os.fdopen(fd, "rb") as handle:
-            st = os.fstat(fd)
-            data = handle.read()
-        state = self._parse_state(run_id, data)
-        body = orjson.dumps(state.public_status())
-        view = StatusView(state, body, f'"{hashlib.blake2b(body, digest_size=10).hexdigest()}"')
-        settled = time.time_ns() - st.st_mtime_ns > _CACHE_SETTLE_NS
-        if len(self._cache) >= _CACHE_MAX_ENTRIES:
-            self._cache.pop(next(iter(self._cache)), None)
-        self._cache[run_id] = ((st.st_ino, st.st_mtime_ns, st.st_size), view, settled)
-        return view
 
     def _absence_error(self, run_id: str) -> Exception:
         tombstone = self.root / run_id / TOMBSTONE_FILE
@@ -235,34 +177,6 @@ class RunStore:
     def read_request(self, run_id: str) -> dict[str, Any]:
         value = orjson.loads((self.run_dir(run_id) / REQUEST_FILE).read_bytes())
         return value if isinstance(value, dict) else {}
-
-    def read_artifact(self, run_id: str, name: str) -> Artifact:
-        """An artifact of a terminal run; the state says whether it should exist."""
-        state = self.get(run_id)
-        what = "answer" if name == FINAL_FILE else "context bundle"
-        if not state.status.is_terminal:
-            raise RunNotFinishedError(run_id, state.status.value, what)
-        produced = state.has_output if name == FINAL_FILE else state.has_context
-        if not produced:
-            raise ArtifactNotProducedError(run_id, state.status.value, what)
-        path = self.root / run_id / name
-        try:
-            content = path.read_bytes()
-        except FileNotFoundError:
-            raise ArtifactMissingError(run_id, name, "missing from disk") from None
-        except OSError as exc:
-            raise ArtifactMissingError(run_id, name, f"unreadable ({exc.strerror})") from None
-        etag = f'"{hashlib.blake2b(content, digest_size=10).hexdigest()}"'
-        return Artifact(state, content, self.display_path(run_id, name), etag)
-
-    def parse_context(self, artifact: Artifact) -> dict[str, Any]:
-        try:
-            bundle = orjson.loads(artifact.content)
-        except orjson.JSONDecodeError:
-            raise ArtifactMissingError(artifact.state.run_id, CONTEXT_FILE, "not valid JSON") from None
-        if not isinstance(bundle, dict):
-            raise ArtifactMissingError(artifact.state.run_id, CONTEXT_FILE, "not a JSON object")
-        return bundle
 
     # -- transitions ------------------------------------------------------------------------
 
@@ -478,7 +392,7 @@ class RunStore:
             atomic_file.write_json(run_dir / TOMBSTONE_FILE, record)
             self.remove_run_files(run_dir)
             self.index.remove(run_id)
-        self._cache.pop(run_id, None)
+        self._statuses.forget(run_id)
 
     @staticmethod
     def remove_run_files(run_dir: Path) -> None:

@@ -18,6 +18,8 @@ from app.api.services.errors import (
     RunNotFinishedError,
     RunNotFoundError,
 )
+from app.api.services.run_artifacts import parse_context, read_artifact
+from app.api.services.run_ids import is_valid_run_id, new_run_id
 from app.api.services.run_owner import current_owner
 from app.api.services.run_state import TRANSITIONS, RunError, RunStatus
 from app.api.services.run_store import (
@@ -27,8 +29,6 @@ from app.api.services.run_store import (
     STATE_FILE,
     Outcome,
     RunStore,
-    is_valid_run_id,
-    new_run_id,
 )
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -186,7 +186,7 @@ def test_finish_writes_artifacts_before_the_terminal_status(store: RunStore) -> 
     finished = store.finish(run_id, outcome)
     assert finished is not None and finished.status is RunStatus.COMPLETED
     assert observed == [("completed", True, True)]
-    assert store.read_artifact(run_id, FINAL_FILE).content == b"# A\n"
+    assert read_artifact(store, run_id, FINAL_FILE).content == b"# A\n"
 
 
 def test_finish_is_refused_once_the_run_was_stopped_and_the_stop_is_final(store: RunStore) -> None:
@@ -204,14 +204,14 @@ def test_artifacts_of_unfinished_runs_are_not_served(store: RunStore) -> None:
     for status in (RunStatus.QUEUED, RunStatus.RUNNING):
         run_id = reach(store, status)
         with pytest.raises(RunNotFinishedError) as caught:
-            store.read_artifact(run_id, FINAL_FILE)
+            read_artifact(store, run_id, FINAL_FILE)
         assert caught.value.status == status.value
 
 
 def test_terminal_run_without_artifact_says_it_produced_none(store: RunStore) -> None:
     run_id = reach(store, RunStatus.FAILED)
     with pytest.raises(ArtifactNotProducedError):
-        store.read_artifact(run_id, CONTEXT_FILE)
+        read_artifact(store, run_id, CONTEXT_FILE)
 
 
 def test_missing_or_corrupt_artifact_is_reported_as_missing(store: RunStore) -> None:
@@ -219,10 +219,10 @@ def test_missing_or_corrupt_artifact_is_reported_as_missing(store: RunStore) -> 
     store.finish(run_id, Outcome(RunStatus.COMPLETED, "ok", "# A\n", {"a": 1}, []))
     (store.root / run_id / FINAL_FILE).unlink()
     with pytest.raises(ArtifactMissingError):
-        store.read_artifact(run_id, FINAL_FILE)
+        read_artifact(store, run_id, FINAL_FILE)
     (store.root / run_id / CONTEXT_FILE).write_text("{not json")
     with pytest.raises(ArtifactMissingError):
-        store.parse_context(store.read_artifact(run_id, CONTEXT_FILE))
+        parse_context(read_artifact(store, run_id, CONTEXT_FILE))
 
 
 def test_status_view_follows_writes_from_another_store_instance(store: RunStore) -> None:

@@ -1,0 +1,50 @@
+"""Reading a finished run's artifacts; the run's state says whether each one should exist."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from app.api.services.errors import ArtifactMissingError, ArtifactNotProducedError, RunNotFinishedError
+from app.api.services.run_state import RunState
+from app.api.services.run_store import CONTEXT_FILE, FINAL_FILE, RunStore
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    state: RunState
+    content: bytes
+    display_path: str
+    etag: str
+
+
+def read_artifact(store: RunStore, run_id: str, name: str) -> Artifact:
+    """`final.md` or `context_bundle.json` of a terminal run, with its display path and ETag."""
+    state = store.get(run_id)
+    what = "answer" if name == FINAL_FILE else "context bundle"
+    if not state.status.is_terminal:
+        raise RunNotFinishedError(run_id, state.status.value, what)
+    produced = state.has_output if name == FINAL_FILE else state.has_context
+    if not produced:
+        raise ArtifactNotProducedError(run_id, state.status.value, what)
+    try:
+        content = (store.root / run_id / name).read_bytes()
+    except FileNotFoundError:
+        raise ArtifactMissingError(run_id, name, "missing from disk") from None
+    except OSError as exc:
+        raise ArtifactMissingError(run_id, name, f"unreadable ({exc.strerror})") from None
+    etag = f'"{hashlib.blake2b(content, digest_size=10).hexdigest()}"'
+    return Artifact(state, content, store.display_path(run_id, name), etag)
+
+
+def parse_context(artifact: Artifact) -> dict[str, Any]:
+    try:
+        bundle = orjson.loads(artifact.content)
+    except orjson.JSONDecodeError:
+        raise ArtifactMissingError(artifact.state.run_id, CONTEXT_FILE, "not valid JSON") from None
+    if not isinstance(bundle, dict):
+        raise ArtifactMissingError(artifact.state.run_id, CONTEXT_FILE, "not a JSON object")
+    return bundle

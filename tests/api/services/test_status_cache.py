@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from app.api.services.run_state import RunState, RunStatus
+from app.api.services.status_cache import StatusCache
+
+
+def state_bytes(status: RunStatus) -> bytes:
+    stamp = "2026-01-01T00:00:00.000Z"
+    state = RunState(run_id="r", status=status, created_at=stamp, updated_at=stamp, timeout_s=60)
+    return state.model_dump_json().encode()
+
+
+def rewrite_in_place_keeping_the_key(path: Path, data: bytes) -> None:
+    """The worst case for a stat-keyed cache: same inode, same size, same mtime."""
+    before = path.stat()
+    with path.open("r+b") as handle:
+        handle.write(data)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (
+        before.st_ino,
+        before.st_mtime_ns,
+        before.st_size,
+    )
+
+
+def parse(run_id: str, data: bytes) -> RunState:
+    return RunState.model_validate_json(data)
+
+
+def test_a_view_read_while_its_file_was_fresh_is_revalidated(tmp_path: Path) -> None:
+    path = tmp_path / "api_state.json"
+    queued, stopped = state_bytes(RunStatus.QUEUED), state_bytes(RunStatus.STOPPED)
+    assert len(queued) == len(stopped)
+    path.write_bytes(queued)
+    cache = StatusCache(parse)
+    assert cache.view("r", str(path)).state.status is RunStatus.QUEUED
+    rewrite_in_place_keeping_the_key(path, stopped)
+    assert cache.view("r", str(path)).state.status is RunStatus.STOPPED
+
+
+def test_a_settled_file_is_served_from_the_cache_until_its_key_changes(tmp_path: Path) -> None:
+    path = tmp_path / "api_state.json"
+    path.write_bytes(state_bytes(RunStatus.QUEUED))
+    old = time.time_ns() - 10**10
+    os.utime(path, ns=(old, old))
+    reads: list[str] = []
+
+    def counting_parse(run_id: str, data: bytes) -> RunState:
+        reads.append(run_id)
+        return parse(run_id, data)
+
+    cache = StatusCache(counting_parse)
+    first = cache.view("r", str(path))
+    assert cache.view("r", str(path)) is first and reads == ["r"]
+    path.write_bytes(state_bytes(RunStatus.STOPPED))  # a real write: new mtime
+    assert cache.view("r", str(path)).state.status is RunStatus.STOPPED and reads == ["r", "r"]
