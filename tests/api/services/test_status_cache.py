@@ -34,11 +34,11 @@ def parse(run_id: str, data: bytes) -> RunState:
 
 def test_a_view_read_while_its_file_was_fresh_is_revalidated(tmp_path: Path) -> None:
     path = tmp_path / "api_state.json"
-    queued, stopped = state_bytes(RunStatus.QUEUED), state_bytes(RunStatus.STOPPED)
-    assert len(queued) == len(stopped)
-    path.write_bytes(queued)
+    running, stopped = state_bytes(RunStatus.RUNNING), state_bytes(RunStatus.STOPPED)
+    assert len(running) == len(stopped)
+    path.write_bytes(running)
     cache = StatusCache(parse)
-    assert cache.view("r", str(path)).state.status is RunStatus.QUEUED
+    assert cache.view("r", str(path)).state.status is RunStatus.RUNNING
     rewrite_in_place_keeping_the_key(path, stopped)
     assert cache.view("r", str(path)).state.status is RunStatus.STOPPED
 
