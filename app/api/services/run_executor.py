@@ -9,7 +9,8 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, cast
+from pathlib import Path
+from typing import cast
 
 from app.api.services.document_paths import resolve_markdown_path
 from app.api.services.errors import RunGoneError, RunNotFoundError
@@ -49,7 +50,7 @@ class RunExecutor:
         pipeline: Pipeline,
         reaper: RunReaper,
         *,
-        documents_root: Any,
+        documents_root: Path,
         max_workers: int,
         heartbeat_interval_s: float,
         reap_interval_s: float,
@@ -88,13 +89,14 @@ class RunExecutor:
     def is_alive(self) -> bool:
         return not self._closing.is_set() and self._maintainer is not None and self._maintainer.is_alive()
 
-    def shutdown(self) -> None:
-        """Stop taking work; give running pipelines a grace period, then stop and release them."""
+    def shutdown(self, stop_wait_s: float = 5.0) -> None:
+        """Stop taking work; give running pipelines a grace period to finish, then ask them to
+        stop and wait `stop_wait_s` more; runs still going after that end failed/interrupted."""
         self._closing.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._wait_idle(self.shutdown_grace_s)
         self._stopping_pipelines.set()
-        self._wait_idle(5.0)
+        self._wait_idle(stop_wait_s)
         with self._guard:
             leftovers = list(self._running)
         for run_id in leftovers:

@@ -142,12 +142,10 @@ def test_shutdown_interrupts_runs_that_outlive_the_grace_period(settings: Settin
     runs.start()
     run_id = runs.accept(REQUEST).state.run_id
     assert stubborn.started.wait(10)
-    stubborn_thread_release = stubborn.release
     try:
-        runs.executor._stopping_pipelines.set()  # shutdown's second phase, without its 5 s wait
-        runs.shutdown()
+        runs.executor.shutdown(stop_wait_s=0.1)  # the stubborn pipeline ignores the stop request
     finally:
-        stubborn_thread_release.set()
+        stubborn.release.set()
     state = runs.store.get(run_id)
     assert state.status is RunStatus.FAILED and state.finish_reason == "interrupted"
 
