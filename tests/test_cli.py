@@ -125,3 +125,36 @@ def test_serve_starts_the_api(tmp_path: Path) -> None:
         process.terminate()
         process.wait(30)
     assert (tmp_path / "output" / ".runlane" / "index.sqlite3").exists()
+
+
+def test_on_a_terminal_ask_draws_progress_and_renders_the_markdown(server: Server) -> None:
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {**server_env(Path("/nonexistent")), "RUNLANE_URL": server.url, "COLUMNS": "100", "TERM": "xterm"}
+    process = subprocess.Popen(
+        [RUNLANE, "ask", "What grants exist for heat pumps?", "--wait"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        close_fds=True,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closes when the process exits
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert process.wait(60) == 0
+    os.close(leader)
+    screen = b"".join(chunks).decode("utf-8", errors="replace")
+    assert "•" in screen and "- [1]" not in screen  # markdown rendered, not printed raw
+    assert "\x1b[" in screen  # terminal styling
+    assert "9,000" in screen and "Sources" in screen
+    assert "━" in screen and "1/7" in screen  # the progress bar of the pipeline's stages
