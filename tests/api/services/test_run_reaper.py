@@ -110,10 +110,13 @@ def test_this_process_is_never_its_own_orphan(store: RunStore, reaper: RunReaper
 
 
 def test_run_past_its_deadline_and_grace_is_stopped_for_timeout(store: RunStore) -> None:
-    run_id = store.create(REQUEST, None, timeout_s=0.001).run_id
+    run_id = store.create(REQUEST, None, timeout_s=60).run_id
     store.claim(run_id, current_owner())
+    with store.exclusive(run_id) as (run_dir, state):
+        store.commit(run_dir, state, deadline_at="2026-01-01T00:00:00.000Z")  # long past
+    not_yet = RunReaper(store, orphan_after_s=30, timeout_grace_s=10 * 365 * 86400)
+    assert not_yet.stop_overdue() == []  # still within its grace period
     reaper = RunReaper(store, orphan_after_s=30, timeout_grace_s=0)
-    time.sleep(0.01)  # the deadline is a wall-clock fact under test, not synchronisation
     assert reaper.stop_overdue() == [run_id]
     state = store.get(run_id)
     assert state.status is RunStatus.STOPPED and state.finish_reason == "timeout"
