@@ -38,9 +38,6 @@ TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.STOPPED: frozenset(),
 }
 
-TERMINAL_STATUSES = frozenset(status for status in RunStatus if status.is_terminal)
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
