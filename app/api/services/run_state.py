@@ -38,6 +38,7 @@ TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.STOPPED: frozenset(),
 }
 
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
