@@ -75,7 +75,9 @@ def serve(
     """Serve the API (settings come from RUNLANE_* environment variables)."""
     import uvicorn
 
-    uvicorn.run("app.api.main:app", host=host, port=port, workers=workers)
+    from app.api.http_protocol import PROTOCOL
+
+    uvicorn.run("app.api.main:app", host=host, port=port, workers=workers, http=PROTOCOL)
 
 
 def _follow(client: RunlaneClient, run_id: str) -> dict[str, Any]:

@@ -31,11 +31,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from app.api.main import create_app  # noqa: E402
-from app.api.services.run_owner import current_owner  # noqa: E402
-from app.api.services.run_state import RunStatus  # noqa: E402
-from app.api.services.run_store import Outcome, RunStore  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.modules.contract import PipelineResult, RunContext  # noqa: E402
+from app.runs.run_owner import current_owner  # noqa: E402
+from app.runs.run_state import RunStatus  # noqa: E402
+from app.runs.run_store import Outcome, RunStore  # noqa: E402
 
 
 def quick_pipeline(ctx: RunContext) -> PipelineResult:

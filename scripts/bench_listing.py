@@ -25,11 +25,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from app.api.main import create_app  # noqa: E402
-from app.api.services.run_reaper import RunReaper  # noqa: E402
-from app.api.services.run_state import RunState, RunStatus, iso  # noqa: E402
-from app.api.services.run_store import STATE_FILE, RunStore  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.modules.contract import PipelineResult, RunContext  # noqa: E402
+from app.runs.run_reaper import RunReaper  # noqa: E402
+from app.runs.run_state import RunState, RunStatus, iso  # noqa: E402
+from app.runs.run_store import STATE_FILE, RunStore  # noqa: E402
 
 STATUSES = [RunStatus.COMPLETED] * 8 + [RunStatus.COMPLETED_WITH_GAPS, RunStatus.FAILED]
 

@@ -16,12 +16,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
-from app.api.body_limit import BodyLimit
 from app.api.logs import configure_logging
 from app.api.metrics import HttpMetrics, Metrics
 from app.api.problems import problem
+from app.api.request_limits import RequestLimits
 from app.api.routes import artifacts, console, operations, polling, runs
-from app.api.services.errors import (
+from app.config import Settings
+from app.modules.contract import Pipeline
+from app.runs.errors import (
     ArtifactMissingError,
     ArtifactNotProducedError,
     IdempotencyKeyReusedError,
@@ -36,10 +38,9 @@ from app.api.services.errors import (
     RunNotFinishedError,
     RunNotFoundError,
     RunStateUnreadableError,
+    StorageFullError,
 )
-from app.api.services.run_service import RunService
-from app.config import Settings
-from app.modules.contract import Pipeline
+from app.runs.run_service import RunService
 
 logger = logging.getLogger("runlane.api")
 
@@ -57,6 +58,7 @@ ERROR_STATUS: dict[type[RunlaneError], int] = {
     QueueFullError: 429,
     IdempotencyKeyReusedError: 422,
     InvalidRequestError: 422,
+    StorageFullError: 507,
 }
 
 HTTP_CODES = {
@@ -72,10 +74,10 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RunlaneError)
     status = next(code for kind, code in ERROR_STATUS.items() if isinstance(exc, kind))
     headers = None
-    if isinstance(exc, QueueFullError):
+    if isinstance(exc, QueueFullError | StorageFullError):
         headers = {"Retry-After": str(exc.retry_after_s)}
-    if status >= 500:
-        logger.error(exc.message, extra={"code": exc.code})
+    if status >= 500 and not isinstance(exc, RunStateUnreadableError):  # that one is logged once
+        logger.error(exc.message, extra={"code": exc.code, "run_id": getattr(exc, "run_id", None)})
     return problem(status, exc.code, exc.message, headers, run_status=getattr(exc, "status", None))
 
 
@@ -135,7 +137,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLimits, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

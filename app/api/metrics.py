@@ -10,7 +10,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.services.run_state import RunState, parse_iso
+from app.runs.run_state import RunState, parse_iso
 
 
 class _RunCounts(Collector):
@@ -19,10 +19,14 @@ class _RunCounts(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         counts = self.counts()
+        damaged = counts.pop("damaged", 0)
         runs = GaugeMetricFamily("runlane_runs", "Runs on disk by status.", labels=["status"])
         for status, count in counts.items():
             runs.add_metric([status], count)
         yield runs
+        yield GaugeMetricFamily(
+            "runlane_damaged_runs", "Runs whose state cannot be read (left out of listings).", value=damaged
+        )
         yield GaugeMetricFamily(
             "runlane_queue_depth", "Runs waiting to be executed.", value=counts.get("queued", 0)
         )

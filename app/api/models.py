@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from app.api.services.run_ids import RUN_ID_RULE, is_valid_run_id
+from app.runs.run_ids import RUN_ID_RULE, is_valid_run_id
 
 StatusValue = Literal["queued", "running", "completed", "completed_with_gaps", "failed", "stopped"]
 
@@ -132,6 +132,9 @@ class Problem(BaseModel):
 class RunListResponse(BaseModel):
     runs: list[RunStatusResponse]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+    damaged_runs: int = Field(
+        0, description="Runs left out of every listing because their state cannot be read."
+    )
 
 
 class RunDetailResponse(RunStatusResponse):

@@ -11,7 +11,7 @@ import httpx
 import orjson
 import pytest
 
-from app.api.services.run_store import RunStore
+from app.runs.run_store import RunStore
 from tests.conftest import wait_until
 from tests.support.pipelines import executions
 from tests.support.server import uvicorn_server

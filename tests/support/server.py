@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from app.api.http_protocol import SERVER_OPTIONS
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -81,7 +83,7 @@ def uvicorn_server(
     port = free_port()
     log = root / f"server-{port}.log"
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--log-level", "warning"]
+    command += ["--port", str(port), "--log-level", "warning", *SERVER_OPTIONS]
     if workers > 1:
         command += ["--workers", str(workers)]
     with log.open("wb") as sink:

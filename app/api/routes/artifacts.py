@@ -10,9 +10,9 @@ from fastapi import APIRouter, Request, Response, status
 from app.api.markdown_html import answer_html
 from app.api.models import RunContextResponse, RunOutputHtmlResponse, RunOutputResponse
 from app.api.routes.responses import ETAG, IF_NONE_MATCH, NOT_FOUND, Responses, problem_doc, service
-from app.api.services.run_artifacts import Artifact, parse_context, read_artifact
-from app.api.services.run_service import API_PREFIX
-from app.api.services.run_store import CONTEXT_FILE, FINAL_FILE
+from app.runs.run_artifacts import Artifact, parse_context, read_artifact
+from app.runs.run_service import API_PREFIX
+from app.runs.run_store import CONTEXT_FILE, FINAL_FILE
 
 router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["artifacts"])
 

@@ -12,8 +12,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from app import __version__
 from app.api.models import HealthResponse, ServiceInfo
 from app.api.routes.responses import problem_doc, service
-from app.api.services.run_service import API_PREFIX
-from app.api.services.run_store import META_DIR
+from app.runs.run_service import API_PREFIX
+from app.runs.run_store import META_DIR
 
 router = APIRouter(tags=["operations"])
 
@@ -36,12 +36,22 @@ def _output_writable(request: Request) -> bool:
     return True
 
 
+def _free_space_ok(request: Request) -> bool:
+    runs = service(request)
+    try:
+        disk = os.statvfs(runs.store.root)
+    except OSError:
+        return False
+    return disk.f_bavail * disk.f_frsize >= runs.settings.min_free_bytes
+
+
 @router.get("/ready", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
 def ready(request: Request, response: Response) -> dict[str, Any]:
-    """Readiness: the output root is writable and the executor is alive."""
+    """Readiness: the output root is writable with room to spare, and the executor is alive."""
     checks = {
         "output_writable": _output_writable(request),
-        "executor_alive": service(request).executor.is_alive(),
+        "output_free_space": _free_space_ok(request),
+        "executor_alive": service(request).is_alive(),
     }
     healthy = all(checks.values())
     if not healthy:

@@ -11,8 +11,8 @@ from sse_starlette import EventSourceResponse
 from app.api.models import RunStatusResponse
 from app.api.routes.direct_route import DirectRoute
 from app.api.routes.responses import ETAG, IF_NONE_MATCH, NOT_FOUND, RETRY_AFTER, problem_doc, service
-from app.api.services.run_events import run_events
-from app.api.services.run_service import API_PREFIX
+from app.runs.run_events import run_events
+from app.runs.run_service import API_PREFIX
 
 # Served without per-request dependency solving (see DirectRoute): this is the hot path.
 status_router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["runs"], route_class=DirectRoute)

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import Request
 
 from app.api.models import Problem
-from app.api.services.run_service import RunService
+from app.runs.run_service import RunService
 
 Responses = dict[int | str, dict[str, Any]]
 

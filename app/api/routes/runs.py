@@ -16,8 +16,8 @@ from app.api.models import (
     StatusValue,
 )
 from app.api.routes.responses import LOCATION, NOT_FOUND, RETRY_AFTER, problem_doc, service
-from app.api.services.run_service import API_PREFIX, run_links
-from app.api.services.run_state import RunStatus
+from app.runs.run_service import API_PREFIX, run_links
+from app.runs.run_state import RunStatus
 
 router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["runs"])
 
@@ -33,11 +33,20 @@ router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["runs"])
             "headers": {"Location": LOCATION},
         },
         202: {"headers": {"Location": LOCATION}},
-        409: problem_doc("run_id already exists."),
+        409: problem_doc(
+            "run_id already exists (RUN_ID_CONFLICT), also when an Idempotency-Key "
+            "names a run it did not create."
+        ),
+        410: problem_doc("run_id belonged to a deleted run; run ids are never reused."),
         413: problem_doc("Request body too large."),
         422: problem_doc("Invalid request, or an Idempotency-Key reused with a different body."),
         429: {
             **problem_doc("Too many queued runs; retry after Retry-After seconds."),
+            "headers": {"Retry-After": RETRY_AFTER},
+        },
+        500: problem_doc("Unexpected server error; no run was created."),
+        507: {
+            **problem_doc("The output disk is full (INSUFFICIENT_STORAGE); no run was created."),
             "headers": {"Retry-After": RETRY_AFTER},
         },
     },
@@ -73,7 +82,7 @@ def list_runs(
     """Runs newest first, by pages; each item is the status payload."""
     page = service(request).list_runs(RunStatus(status_filter) if status_filter else None, limit, cursor)
     body = b'{"runs":[' + b",".join(view.body for view in page.views) + b'],"next_cursor":'
-    body += orjson.dumps(page.next_cursor) + b"}"
+    body += orjson.dumps(page.next_cursor) + b',"damaged_runs":' + str(page.damaged).encode() + b"}"
     return Response(body, media_type="application/json")
 
 

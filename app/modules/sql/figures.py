@@ -14,6 +14,8 @@ from urllib.parse import quote
 
 DATABASE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 MAX_ROWS_PER_QUERY = 20
+# SQLite refuses expressions deeper than 1,000 nodes; the score grows with terms x columns.
+MAX_SQL_TERMS = 16
 
 
 @dataclass
@@ -102,7 +104,9 @@ def search_table(conn: sqlite3.Connection, database: str, table: str, terms: lis
 
 
 def find_rows(data_dir: Path, terms: list[str]) -> SqlEvidence:
-    """Search every text column of every table of every database for any of the terms."""
+    """Search every text column of every table of every database for any of the terms (the
+    first MAX_SQL_TERMS distinct ones, so the SQL stays bounded whatever the question)."""
+    terms = list(dict.fromkeys(terms))[:MAX_SQL_TERMS]
     evidence = SqlEvidence()
     for path in databases_in(data_dir):
         evidence.databases.append(path.name)

@@ -112,6 +112,7 @@ def test_listing_pages_newest_first_with_cursor_and_status_filter(settings: Sett
         assert client.get("/api/v1/runs", params={"status": "queued"}).json() == {
             "runs": [],
             "next_cursor": None,
+            "damaged_runs": 0,
         }
         assert len(client.get("/api/v1/runs", params={"status": "completed"}).json()["runs"]) == 7
         assert_problem(client.get("/api/v1/runs", params={"status": "done"}), 422, "VALIDATION_ERROR")

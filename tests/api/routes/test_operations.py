@@ -113,6 +113,7 @@ def test_service_info_reports_version_limits_and_counts(settings: Settings) -> N
         "completed_with_gaps": 0,
         "failed": 0,
         "stopped": 0,
+        "damaged": 0,
     }
 
 
@@ -123,7 +124,7 @@ def test_health_and_readiness(settings: Settings) -> None:
         assert ready.status_code == 200
         assert ready.json() == {
             "status": "ready",
-            "checks": {"output_writable": True, "executor_alive": True},
+            "checks": {"output_writable": True, "output_free_space": True, "executor_alive": True},
         }
         meta = settings.output_dir / ".runlane"
         meta.rename(settings.output_dir / ".runlane-aside")

@@ -76,13 +76,14 @@ def test_progress_in_the_status_only_moves_forward(client: TestClient, gated: Ga
     for before, after in itertools.pairwise(observed):
         assert after["seq"] > before["seq"] and after["fraction"] >= before["fraction"]
         assert after["stage_index"] >= before["stage_index"]
+    # A completed run ends at 100 % in its last stage, not where its last report left it.
     assert done["progress"] == {
         "stage": "write",
         "stage_index": 2,
         "stage_count": 3,
-        "fraction": 0.9,
-        "message": "writing",
-        "seq": 3,
+        "fraction": 1.0,
+        "message": "done",
+        "seq": 4,
     }
     for field in ("created_at", "updated_at"):
         assert done[field].endswith("Z")

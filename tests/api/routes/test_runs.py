@@ -83,7 +83,7 @@ def test_status_moves_queued_running_completed_with_timestamps(
     gated.gate.set()
     done = wait_for_status(client, run_id, "completed")
     assert done["completed_at"].endswith("Z") and done["finish_reason"] == "answered"
-    assert done["progress"]["fraction"] == 0.9 and done["progress"]["stage"] == "write"
+    assert done["progress"]["fraction"] == 1.0 and done["progress"]["stage"] == "write"
 
 
 def test_output_and_context_answer_409_while_running_then_200(

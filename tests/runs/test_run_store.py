@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import multiprocessing
 import re
 import threading
@@ -8,7 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from app.api.services.errors import (
+from app import atomic_file
+from app.runs.errors import (
     ArtifactMissingError,
     ArtifactNotProducedError,
     InvalidTransitionError,
@@ -18,11 +21,11 @@ from app.api.services.errors import (
     RunNotFinishedError,
     RunNotFoundError,
 )
-from app.api.services.run_artifacts import parse_context, read_artifact
-from app.api.services.run_ids import is_valid_run_id, new_run_id
-from app.api.services.run_owner import current_owner
-from app.api.services.run_state import TRANSITIONS, RunError, RunStatus
-from app.api.services.run_store import (
+from app.runs.run_artifacts import parse_context, read_artifact
+from app.runs.run_ids import is_valid_run_id, new_run_id
+from app.runs.run_owner import current_owner
+from app.runs.run_state import TRANSITIONS, RunError, RunStatus
+from app.runs.run_store import (
     CONTEXT_FILE,
     FINAL_FILE,
     REQUEST_FILE,
@@ -99,10 +102,10 @@ def test_timestamps_are_utc_z_and_completed_at_is_set_exactly_at_the_terminal_tr
 def test_created_run_is_on_disk_whole_before_create_returns(store: RunStore) -> None:
     state = store.create({"question": "durable?"}, "durable-1", 60)
     run_dir = store.root / "durable-1"
-    assert orjson.loads((run_dir / REQUEST_FILE).read_bytes()) == {"question": "durable?"}
     on_disk = orjson.loads((run_dir / STATE_FILE).read_bytes())
     assert on_disk["status"] == "queued" and on_disk["run_id"] == state.run_id
-    assert (run_dir / "run.json").exists()
+    assert on_disk["request"] == {"question": "durable?"}
+    assert not any((store.root / ".staging").iterdir())
     # A second store (another process after a crash) sees the same run.
     assert RunStore(store.root).get("durable-1").status is RunStatus.QUEUED
 
@@ -172,20 +175,24 @@ def test_valid_run_ids_are_accepted() -> None:
         assert is_valid_run_id(run_id)
 
 
-def test_finish_writes_artifacts_before_the_terminal_status(store: RunStore) -> None:
+def test_finish_writes_artifacts_before_the_terminal_status(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run_id = reach(store, RunStatus.RUNNING)
-    observed: list[tuple[str, bool, bool]] = []
-    original = store.commit
+    replaced: list[str] = []
+    real_replace = os.replace
 
-    def spying_commit(run_dir, state, target=None, **kwargs):  # type: ignore[no-untyped-def]
-        observed.append((str(target), (run_dir / FINAL_FILE).exists(), (run_dir / CONTEXT_FILE).exists()))
-        return original(run_dir, state, target, **kwargs)
+    def recording_replace(source: str, target: str) -> None:
+        replaced.append(os.path.basename(target))
+        real_replace(source, target)
 
-    store.commit = spying_commit  # type: ignore[method-assign]
+    monkeypatch.setattr(atomic_file.os, "replace", recording_replace)
     outcome = Outcome(RunStatus.COMPLETED, "answered", "# A\n", {"k": 1}, [])
     finished = store.finish(run_id, outcome)
     assert finished is not None and finished.status is RunStatus.COMPLETED
-    assert observed == [("completed", True, True)]
+    # A crash between any two of these leaves a run that is still running, never a finished
+    # run without its answer.
+    assert replaced == [FINAL_FILE, CONTEXT_FILE, "run.json", STATE_FILE]
     assert read_artifact(store, run_id, FINAL_FILE).content == b"# A\n"
 
 
@@ -267,7 +274,7 @@ def test_deleted_run_leaves_a_tombstone(store: RunStore) -> None:
     with pytest.raises(RunGoneError):
         store.get(run_id)
     assert sorted(p.name for p in (store.root / run_id).iterdir()) == [".lock", "tombstone.json"]
-    with pytest.raises(RunIdConflictError):
+    with pytest.raises(RunGoneError):  # run ids are never reused
         store.create(REQUEST, run_id, 60)
 
 

@@ -104,7 +104,21 @@ class InvalidRequestError(RunlaneError):
 
 
 class RunStateUnreadableError(RunlaneError):
+    """A damaged run: its state cannot be read or is not a valid state of this run."""
+
     code = "RUN_STATE_UNREADABLE"
 
-    def __init__(self, run_id: str) -> None:
-        super().__init__(f"The state file of run '{run_id}' is unreadable; see the server log.")
+    def __init__(self, run_id: str, reason: str) -> None:
+        super().__init__(f"Run '{run_id}' is damaged: {reason}. It can still be deleted.")
+        self.run_id = run_id
+        self.reason = reason
+
+
+class StorageFullError(RunlaneError):
+    """The output disk is out of space (or quota): nothing was written."""
+
+    code = "INSUFFICIENT_STORAGE"
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"The server's output disk is full; nothing was saved. Retry in {retry_after_s} s.")
+        self.retry_after_s = retry_after_s

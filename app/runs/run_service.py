@@ -1,4 +1,4 @@
-"""The run service: what the routes ask for, composed from the store, the executor and the reaper."""
+"""The run service: what the routes ask for, composed from the store, the executor and upkeep."""
 
 from __future__ import annotations
 
@@ -10,22 +10,25 @@ from typing import Any
 
 import orjson
 
-from app.api.services.document_paths import resolve_markdown_path
-from app.api.services.errors import (
+from app.config import Settings
+from app.modules.contract import Pipeline
+from app.runs.document_paths import resolve_markdown_path
+from app.runs.errors import (
     IdempotencyKeyReusedError,
     InvalidRequestError,
     QueueFullError,
     RunIdConflictError,
     RunNotFoundError,
 )
-from app.api.services.run_executor import RunExecutor, load_pipeline
-from app.api.services.run_ids import new_run_id
-from app.api.services.run_listing import Page, list_page
-from app.api.services.run_reaper import RunReaper
-from app.api.services.run_state import RunState, RunStatus
-from app.api.services.run_store import RunStore
-from app.config import Settings
-from app.modules.contract import Pipeline
+from app.runs.pipeline_runner import PipelineRunner, load_pipeline
+from app.runs.run_ids import new_run_id
+from app.runs.run_index import DAMAGED
+from app.runs.run_listing import Page, list_page
+from app.runs.run_reaper import RunReaper
+from app.runs.run_state import RunState, RunStatus
+from app.runs.run_store import RunStore
+from app.runs.thread_executor import ThreadExecutor
+from app.runs.upkeep import Upkeep
 
 API_PREFIX = "/api/v1"
 
@@ -42,6 +45,11 @@ def run_links(run_id: str) -> dict[str, str]:
 def extra_links(run_id: str) -> dict[str, str]:
     base = f"{API_PREFIX}/runs/{run_id}"
     return {"events_url": f"{base}/events", "cancel_url": f"{base}/cancel"}
+
+
+def key_digest(key: str) -> str:
+    """What a run records of the Idempotency-Key that created it (never the key itself)."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -61,27 +69,34 @@ class RunService:
         retention = timedelta(days=settings.retention_days) if settings.retention_days else None
         self.store = RunStore(settings.output_dir, settings.pipeline, retention)
         self.reaper = RunReaper(self.store, settings.orphan_after_s, settings.timeout_grace_s, retention)
-        self.executor = RunExecutor(
-            self.store,
-            pipeline or load_pipeline(settings.pipeline, settings),
-            self.reaper,
-            documents_root=settings.documents_root,
+        runner = PipelineRunner(
+            self.store, pipeline or load_pipeline(settings.pipeline, settings), settings.documents_root
+        )
+        self.executor = ThreadExecutor(
+            runner,
             max_workers=settings.max_workers,
             heartbeat_interval_s=settings.heartbeat_interval_s,
-            reap_interval_s=settings.reap_interval_s,
             shutdown_grace_s=settings.shutdown_grace_s,
             on_finished=on_finished,
         )
+        self.upkeep = Upkeep(self.reaper, self.executor, settings.reap_interval_s)
 
     def start(self) -> None:
         self.executor.start()
+        self.upkeep.start()
 
     def shutdown(self) -> None:
+        self.upkeep.stop()
         self.executor.shutdown()
+
+    def is_alive(self) -> bool:
+        return self.executor.is_alive() and self.upkeep.is_alive()
 
     def accept(self, request: dict[str, Any], idempotency_key: str | None = None) -> Accepted:
         """Validate, persist durably, queue for execution; never waits for the pipeline."""
-        resolve_markdown_path(self.settings.documents_root, request.get("markdown_path"))
+        resolve_markdown_path(
+            self.settings.documents_root, request.get("markdown_path"), excluded=self.store.root
+        )
         timeout_s = self._timeout(request.get("timeout_s"))
         if idempotency_key is None:
             self._check_queue()
@@ -91,7 +106,9 @@ class RunService:
         return self._accept_idempotent(request, idempotency_key, timeout_s)
 
     def _accept_idempotent(self, request: dict[str, Any], key: str, timeout_s: float) -> Accepted:
+        """A key only ever answers with the run it created itself."""
         body_hash = hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        digest = key_digest(key)
         run_id = request.get("run_id") or new_run_id()
         index = self.store.index
         if not index.claim_idempotency_key(key, body_hash, run_id, self.settings.idempotency_ttl_s):
@@ -101,20 +118,37 @@ class RunService:
             if record[0] != body_hash:
                 raise IdempotencyKeyReusedError(key)
             run_id = record[1]
-            try:
-                return Accepted(self.store.get(run_id), created=False)
-            except RunNotFoundError:
-                pass  # the first request died before creating its run: create it now
+            existing = self._made_by(run_id, digest)
+            if existing is not None:
+                return Accepted(existing, created=False)
         self._check_queue()
         try:
-            state = self.store.create(request, run_id, timeout_s)
+            state = self.store.create(request, run_id, timeout_s, idempotency_key=digest)
         except RunIdConflictError:
-            return Accepted(self.store.get(run_id), created=False)
+            existing = self._made_by(run_id, digest)
+            if existing is None:
+                index.release_idempotency_key(key, run_id)
+                raise
+            return Accepted(existing, created=False)
         self.executor.submit(state.run_id)
         return Accepted(state, created=True)
 
+    def _made_by(self, run_id: str, digest: str) -> RunState | None:
+        """The run, if this key created it; None while it does not exist yet.  A run of the
+        same id made otherwise is a conflict, never an answer to this key."""
+        try:
+            state = self.store.get(run_id)
+        except RunNotFoundError:
+            return None  # the first request died before creating its run: create it now
+        if state.idempotency_key != digest:
+            raise RunIdConflictError(run_id)
+        return state
+
     def cancel(self, run_id: str) -> RunState:
-        return self.store.request_cancel(run_id)
+        state = self.store.request_cancel(run_id)
+        if state.status is RunStatus.RUNNING:
+            self.executor.request_stop(run_id)
+        return state
 
     def delete(self, run_id: str) -> None:
         self.store.delete(run_id)
@@ -134,7 +168,7 @@ class RunService:
 
     def counts(self) -> dict[str, int]:
         counted = self.store.index.counts()
-        return {status.value: counted.get(status.value, 0) for status in RunStatus}
+        return {status: counted.get(status, 0) for status in [*RunStatus, DAMAGED]}
 
     def _timeout(self, requested: object) -> float:
         if requested is None:
@@ -145,6 +179,5 @@ class RunService:
         return value
 
     def _check_queue(self) -> None:
-        queued = self.store.index.counts().get(RunStatus.QUEUED.value, 0)
-        if queued >= self.settings.max_queued:
+        if self.store.index.count(RunStatus.QUEUED.value) >= self.settings.max_queued:
             raise QueueFullError(self.settings.max_queued, self.settings.poll_interval_s)

@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from app import atomic_file
-from app.api.services.run_state import parse_iso
+from app.runs.regular_files import read_regular
+from app.runs.run_state import parse_iso
 
 RUN_LOG_FILE = "run.json"
 MAX_EVENTS = 2000
@@ -27,18 +27,15 @@ def new_run_log(run_id: str, created_at: str, pipeline: str) -> dict[str, Any]:
     }
 
 
-def write_run_log(run_dir: Path, log: dict[str, Any]) -> None:
-    atomic_file.write_json(run_dir / RUN_LOG_FILE, log)
-
-
-def read_run_log(run_dir: Path) -> dict[str, Any]:
+def read_run_log(run_dir: Path, created_at: str = "", pipeline: str = "") -> dict[str, Any]:
+    """The log on disk; a queued run has none yet, and a lost one starts afresh (it is for
+    people: it must never stop the run)."""
     try:
-        value = orjson.loads((run_dir / RUN_LOG_FILE).read_bytes())
+        value = orjson.loads(read_regular(f"{run_dir}/{RUN_LOG_FILE}")[0])
     except (OSError, orjson.JSONDecodeError):
         value = None
-    if not isinstance(value, dict):
-        # The log is for people; a lost one must not stop the run, so start it afresh.
-        return new_run_log(run_dir.name, "", "")
+    if not isinstance(value, dict) or not isinstance(value.get("events"), list):
+        return new_run_log(run_dir.name, created_at, pipeline)
     return value
 
 
@@ -51,9 +48,10 @@ def _close_open_stage(log: dict[str, Any], at: str) -> None:
         stage["duration_s"] = round(elapsed.total_seconds(), 3)
 
 
-def record_event(run_dir: Path, event: dict[str, Any], traceback: str | None = None) -> None:
+def add_event(
+    log: dict[str, Any], event: dict[str, Any], traceback: str | None = None, detail: str | None = None
+) -> dict[str, Any]:
     """Append one event, keeping the stage table in step; callers hold the run's lock."""
-    log = read_run_log(run_dir)
     at = event["at"]
     if event["event"] == "progress":
         stages = log["stages"]
@@ -65,10 +63,13 @@ def record_event(run_dir: Path, event: dict[str, Any], traceback: str | None = N
         if event["status"] not in ("queued", "running"):
             _close_open_stage(log, at)
     if event.get("error"):
-        log["errors"].append({"at": at, **event["error"], "traceback": traceback})
+        entry = {"at": at, **event["error"], "traceback": traceback}
+        if detail is not None:
+            entry["detail"] = detail
+        log["errors"].append(entry)
     log["events"].append(event)
     if len(log["events"]) > MAX_EVENTS:
         overflow = len(log["events"]) - MAX_EVENTS
         log["events"] = log["events"][:1] + log["events"][1 + overflow :]
         log["dropped_events"] = log.get("dropped_events", 0) + overflow
-    write_run_log(run_dir, log)
+    return log

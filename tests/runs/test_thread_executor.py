@@ -6,11 +6,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from app.api.services.run_service import RunService
-from app.api.services.run_state import RunStatus
-from app.api.services.run_store import RunStore
 from app.config import Settings
 from app.modules.contract import Pipeline, PipelineResult, RunContext
+from app.runs.run_service import RunService
+from app.runs.run_state import RunStatus
+from app.runs.run_store import RunStore
 from tests.conftest import wait_until
 from tests.support.pipelines import GatedPipeline, StubbornPipeline, instant_pipeline, raising_pipeline
 
@@ -151,8 +151,8 @@ def test_shutdown_interrupts_runs_that_outlive_the_grace_period(settings: Settin
 
 
 def test_load_pipeline_binds_a_pipeline_that_offers_bind(settings: Settings) -> None:
-    from app.api.services.run_executor import load_pipeline
     from app.modules.orchestrator.module import AnswerPipeline
+    from app.runs.pipeline_runner import load_pipeline
 
     bound = load_pipeline("app.modules.orchestrator.module:run_pipeline", settings)
     assert isinstance(bound, AnswerPipeline)
@@ -162,7 +162,7 @@ def test_load_pipeline_binds_a_pipeline_that_offers_bind(settings: Settings) -> 
 
 @pytest.mark.parametrize("spec", ["no_colon", "tests.support.pipelines:EVENT_TIMEOUT_S", ":x"])
 def test_load_pipeline_rejects_what_is_not_a_pipeline(settings: Settings, spec: str) -> None:
-    from app.api.services.run_executor import load_pipeline
+    from app.runs.pipeline_runner import load_pipeline
 
     with pytest.raises(ValueError):
         load_pipeline(spec, settings)

@@ -15,8 +15,9 @@ from typing import Any
 import anyio.to_thread
 import orjson
 
-from app.api.services.run_log import RUN_LOG_FILE, read_run_log
-from app.api.services.run_store import RunStore
+from app.runs.errors import RunGoneError, RunNotFoundError, RunStateUnreadableError
+from app.runs.run_log import RUN_LOG_FILE, read_run_log
+from app.runs.run_store import RunStore
 
 POLL_INTERVAL_S = 0.25
 
@@ -35,7 +36,10 @@ async def run_events(store: RunStore, run_id: str, last_event_id: int = 0) -> As
     while True:
         # The state is read before the log, and the log is written before the state, so a
         # terminal state here means its events are already in the log read below.
-        view = store.status_view(run_id)
+        try:
+            view = store.status_view(run_id)
+        except (RunGoneError, RunNotFoundError, RunStateUnreadableError):
+            return  # deleted or damaged while followed: nothing more will happen to it
         try:
             st = os.stat(run_dir / RUN_LOG_FILE)
             key = (st.st_ino, st.st_mtime_ns, st.st_size)
@@ -43,7 +47,9 @@ async def run_events(store: RunStore, run_id: str, last_event_id: int = 0) -> As
             key = None
         if key != log_key:
             log_key = key
-            log = await anyio.to_thread.run_sync(read_run_log, run_dir)
+            log = await anyio.to_thread.run_sync(
+                read_run_log, run_dir, view.state.created_at, store.pipeline_name
+            )
             for event_id, event in numbered(log):
                 if event_id > sent:
                     sent = event_id

@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS idempotency (
 """
 
 Cursor = tuple[int, str]
+# A status only the index knows: the run folder has no readable state (see run_reaper).
+DAMAGED = "damaged"
 
 
 class RunIndex:
@@ -73,6 +75,19 @@ class RunIndex:
             (run_id, created_ns, status, finished_ns),
         )
 
+    def mark(self, run_id: str, status: str, created_ns: int = 0) -> None:
+        """Set a run's status in the index only (e.g. `damaged`, which no state file says)."""
+        self._connect().execute(
+            "INSERT INTO runs (run_id, created_ns, status) VALUES (?, ?, ?) "
+            "ON CONFLICT(run_id) DO UPDATE SET status = excluded.status",
+            (run_id, created_ns, status),
+        )
+
+    def count(self, status: str) -> int:
+        """Runs in one status; reads only that status's slice of the index."""
+        row = self._connect().execute("SELECT COUNT(*) FROM runs WHERE status = ?", (status,)).fetchone()
+        return int(row[0])
+
     def remove(self, run_id: str) -> None:
         self._connect().execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
 
@@ -96,13 +111,16 @@ class RunIndex:
         )
         return [row[0] for row in rows]
 
-    def page(self, status: str | None, after: Cursor | None, limit: int) -> list[Cursor]:
-        """Runs newest first, strictly after the cursor (created_ns, run_id)."""
+    def page(self, status: str | None, after: Cursor | None, limit: int, hidden: str) -> list[Cursor]:
+        """Runs newest first, strictly after the cursor (created_ns, run_id), none in `hidden`."""
         clauses: list[str] = []
         params: list[object] = []
         if status is not None:
             clauses.append("status = ?")
             params.append(status)
+        else:
+            clauses.append("status != ?")
+            params.append(hidden)
         if after is not None:
             clauses.append("(created_ns, run_id) < (?, ?)")
             params.extend(after)
@@ -129,6 +147,10 @@ class RunIndex:
             conn.execute("ROLLBACK")
             raise
         return cursor.rowcount == 1
+
+    def release_idempotency_key(self, key: str, run_id: str) -> None:
+        """Forget a key whose run could not be created, so that it can be used again."""
+        self._connect().execute("DELETE FROM idempotency WHERE key = ? AND run_id = ?", (key, run_id))
 
     def idempotency_record(self, key: str) -> tuple[str, str] | None:
         row = (

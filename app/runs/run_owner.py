@@ -7,7 +7,7 @@ import os
 import socket
 from pathlib import Path
 
-from app.api.services.run_state import Owner
+from app.runs.run_state import Owner
 
 
 def process_start_ticks(pid: int) -> float | None:

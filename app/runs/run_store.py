@@ -2,15 +2,19 @@
 
 Every change happens under the run's lock (a thread lock plus a file lock, so several
 processes sharing the output root serialise too) as read-from-disk, check, write-atomically.
+Creation and terminal states are durable (fsynced); claims and progress are atomic but not
+fsynced: after a power loss such a run reads as it was before, and the reaper settles it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import itertools
 import logging
 import os
-import secrets
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -21,11 +25,10 @@ from typing import Any
 
 import orjson
 from filelock import FileLock
-from pydantic import ValidationError
 
 from app import atomic_file
-from app.api.services import run_log
-from app.api.services.errors import (
+from app.runs import run_log
+from app.runs.errors import (
     InvalidTransitionError,
     RunActiveError,
     RunAlreadyFinishedError,
@@ -33,10 +36,12 @@ from app.api.services.errors import (
     RunIdConflictError,
     RunNotFoundError,
     RunStateUnreadableError,
+    StorageFullError,
 )
-from app.api.services.run_ids import is_valid_run_id, new_run_id
-from app.api.services.run_index import RunIndex
-from app.api.services.run_state import (
+from app.runs.regular_files import read_regular
+from app.runs.run_ids import is_valid_run_id, new_run_id
+from app.runs.run_index import RunIndex
+from app.runs.run_state import (
     TRANSITIONS,
     Owner,
     Progress,
@@ -47,12 +52,12 @@ from app.api.services.run_state import (
     parse_iso,
     utc_now,
 )
-from app.api.services.status_cache import StatusCache, StatusView
+from app.runs.state_file import STATE_FILE, load_state
+from app.runs.status_cache import StatusCache, StatusView
 
 logger = logging.getLogger("runlane.store")
 
-STATE_FILE = "api_state.json"
-REQUEST_FILE = "request.json"
+REQUEST_FILE = "request.json"  # runs made before the request moved into the state file
 FINAL_FILE = "final.md"
 CONTEXT_FILE = "context_bundle.json"
 TOMBSTONE_FILE = "tombstone.json"
@@ -62,6 +67,8 @@ META_DIR = ".runlane"
 STAGING_DIR = ".staging"
 
 _LOCK_STRIPES = 64
+_OUT_OF_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_staging_names = itertools.count()
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +82,21 @@ class Outcome:
     gaps: list[dict[str, str]]
 
 
+@contextlib.contextmanager
+def storage_errors(retry_after_s: int = 30) -> Iterator[None]:
+    """A full disk is the client's 507, not an internal error."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _OUT_OF_SPACE:
+            raise StorageFullError(retry_after_s) from exc
+        raise
+    except sqlite3.OperationalError as exc:
+        if "full" in str(exc):
+            raise StorageFullError(retry_after_s) from exc
+        raise
+
+
 class RunStore:
     def __init__(self, output_dir: Path, pipeline_name: str = "", retention: timedelta | None = None) -> None:
         self.root = output_dir.resolve()
@@ -86,7 +108,7 @@ class RunStore:
             folder.mkdir(parents=True, exist_ok=True)
         self.index = RunIndex(self.root / META_DIR)
         self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
-        self._statuses = StatusCache(self._parse_state)
+        self._statuses = StatusCache()
 
     def run_dir(self, run_id: str) -> Path:
         if not is_valid_run_id(run_id):
@@ -108,47 +130,63 @@ class RunStore:
 
     # -- creation ---------------------------------------------------------------------------
 
-    def create(self, request: dict[str, Any], run_id: str | None, timeout_s: float) -> RunState:
-        """Persist a new queued run durably; the folder appears whole or not at all."""
+    def create(
+        self,
+        request: dict[str, Any],
+        run_id: str | None,
+        timeout_s: float,
+        idempotency_key: str | None = None,
+    ) -> RunState:
+        """Persist a new queued run durably; the folder appears whole or not at all, and an
+        error means no run was created."""
         for _ in range(8):
             candidate = run_id or new_run_id()
-            state = self._build_queued(candidate, timeout_s)
-            if self._publish(state, request):
+            now = iso(utc_now())
+            assert now is not None
+            state = RunState(
+                run_id=candidate,
+                status=RunStatus.QUEUED,
+                created_at=now,
+                updated_at=now,
+                timeout_s=timeout_s,
+                request=request,
+                idempotency_key=idempotency_key,
+            )
+            with storage_errors():
+                published = self._publish(state)
+            if published:
                 return state
             if run_id is not None:
+                if (self.root / run_id / TOMBSTONE_FILE).exists():
+                    raise self.absence_error(run_id)
                 raise RunIdConflictError(run_id)
         raise RunIdConflictError(candidate)
 
-    def _build_queued(self, run_id: str, timeout_s: float) -> RunState:
-        now = iso(utc_now())
-        assert now is not None
-        return RunState(
-            run_id=run_id,
-            status=RunStatus.QUEUED,
-            created_at=now,
-            updated_at=now,
-            timeout_s=timeout_s,
-        )
-
-    def _publish(self, state: RunState, request: dict[str, Any]) -> bool:
-        staging = self.root / STAGING_DIR / f"{state.run_id}.{secrets.token_hex(6)}"
+    def _publish(self, state: RunState) -> bool:
+        staging = self.root / STAGING_DIR / f"{os.getpid()}.{next(_staging_names)}.{state.run_id}"
+        target = self.root / state.run_id
         staging.mkdir()
         try:
-            atomic_file.write_json(staging / REQUEST_FILE, request)
-            log = run_log.new_run_log(state.run_id, state.created_at, self.pipeline_name)
-            run_log.write_run_log(staging, log)
-            atomic_file.write_bytes(staging / STATE_FILE, state.model_dump_json().encode())
-            atomic_file.fsync_dir(staging)
+            atomic_file.write_files(staging, {STATE_FILE: state.model_dump_json().encode()})
             # rename(2) onto an existing, non-empty run folder fails: that is the atomic,
             # cross-process uniqueness check for run ids.
-            os.rename(staging, self.root / state.run_id)
+            os.rename(staging, target)
         except OSError:
             shutil.rmtree(staging, ignore_errors=True)
-            if (self.root / state.run_id).exists():
+            if target.exists():
                 return False
             raise
-        atomic_file.fsync_dir(self.root)
-        self.index_state(state)
+        try:
+            atomic_file.fsync_dir(self.root)
+        except OSError:
+            # Not known to be durable: take it back, so that the error answered is true.
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        try:
+            self.index_state(state)
+        except sqlite3.Error:
+            # The run exists on disk, which is the truth; upkeep indexes what the index missed.
+            logger.exception("run created but not indexed yet", extra={"run_id": state.run_id})
         return True
 
     # -- reading ----------------------------------------------------------------------------
@@ -164,49 +202,62 @@ class RunStore:
         try:
             return self._statuses.view(run_id, f"{self._root_str}/{run_id}/{STATE_FILE}")
         except FileNotFoundError:
-            raise self._absence_error(run_id) from None
+            raise self.absence_error(run_id) from None
 
-    def _absence_error(self, run_id: str) -> Exception:
-        tombstone = self.root / run_id / TOMBSTONE_FILE
+    def absence_error(self, run_id: str) -> Exception:
+        """Why a run's files are missing: deleted (410, once a tombstone is written) or unknown."""
         try:
-            record = orjson.loads(tombstone.read_bytes())
+            record = orjson.loads(read_regular(f"{self._root_str}/{run_id}/{TOMBSTONE_FILE}")[0])
         except (OSError, orjson.JSONDecodeError):
             return RunNotFoundError(run_id)
-        return RunGoneError(run_id, str(record.get("deleted_at")))
+        deleted_at = record.get("deleted_at") if isinstance(record, dict) else None
+        return RunGoneError(run_id, str(deleted_at))
 
     def read_request(self, run_id: str) -> dict[str, Any]:
-        value = orjson.loads((self.run_dir(run_id) / REQUEST_FILE).read_bytes())
-        return value if isinstance(value, dict) else {}
+        state = self.get(run_id)
+        if state.request is not None:
+            return state.request
+        try:
+            value = orjson.loads(read_regular(f"{self._root_str}/{run_id}/{REQUEST_FILE}")[0])
+        except FileNotFoundError:
+            raise self.absence_error(run_id) from None
+        except (OSError, orjson.JSONDecodeError) as exc:
+            raise RunStateUnreadableError(run_id, f"{REQUEST_FILE} is unreadable ({exc})") from None
+        if not isinstance(value, dict):
+            raise RunStateUnreadableError(run_id, f"{REQUEST_FILE} is not a JSON object")
+        return value
 
     # -- transitions ------------------------------------------------------------------------
 
     def _read_locked(self, run_dir: Path) -> RunState:
         try:
-            data = (run_dir / STATE_FILE).read_bytes()
+            return load_state(run_dir.name, f"{run_dir}/{STATE_FILE}")[0]
         except FileNotFoundError:
-            raise self._absence_error(run_dir.name) from None
-        return self._parse_state(run_dir.name, data)
-
-    @staticmethod
-    def _parse_state(run_id: str, data: bytes) -> RunState:
-        try:
-            return RunState.model_validate_json(data)
-        except ValidationError:
-            logger.exception("unreadable state file", extra={"run_id": run_id})
-            raise RunStateUnreadableError(run_id) from None
+            raise self.absence_error(run_dir.name) from None
 
     def _write(
         self,
         run_dir: Path,
         state: RunState,
         event: dict[str, Any] | None = None,
+        *,
+        artifacts: dict[str, bytes] | None = None,
+        durable: bool = True,
+        reindex: bool = True,
         traceback: str | None = None,
+        detail: str | None = None,
     ) -> None:
-        # The log first: whoever sees the new state (a live event stream) finds its event logged.
+        files = dict(artifacts or {})
+        # The log before the state: whoever sees the new state (a live event stream) finds its
+        # event logged; the artifacts before both, so a terminal state never lacks them.
         if event is not None:
-            run_log.record_event(run_dir, {"at": state.updated_at, **event}, traceback)
-        atomic_file.write_bytes(run_dir / STATE_FILE, state.model_dump_json().encode())
-        self.index_state(state)
+            log = run_log.read_run_log(run_dir, state.created_at, self.pipeline_name)
+            run_log.add_event(log, {"at": state.updated_at, **event}, traceback, detail)
+            files[run_log.RUN_LOG_FILE] = atomic_file.json_bytes(log)
+        files[STATE_FILE] = state.model_dump_json().encode()
+        atomic_file.write_files(run_dir, files, durable)
+        if reindex:
+            self.index_state(state)
 
     def index_state(self, state: RunState) -> None:
         finished_ns = None
@@ -225,6 +276,12 @@ class RunStore:
         if target.is_terminal:
             changes["completed_at"] = changes["updated_at"]
             changes.setdefault("expires_at", self._expiry())
+            if state.progress is not None:
+                changes["progress"] = state.progress.ended(target)
+            elif target in (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_GAPS):
+                changes["progress"] = Progress(
+                    stage="done", stage_index=0, fraction=1.0, message="done", seq=1
+                )
         return state.model_copy(update={"status": target, **changes})
 
     @contextlib.contextmanager
@@ -240,7 +297,10 @@ class RunStore:
         target: RunStatus | None = None,
         *,
         event: dict[str, Any] | None = None,
+        artifacts: dict[str, bytes] | None = None,
+        durable: bool = True,
         traceback: str | None = None,
+        detail: str | None = None,
         **changes: Any,
     ) -> RunState:
         """Write a change prepared inside `exclusive`; a status change must be in the table."""
@@ -254,7 +314,16 @@ class RunStore:
                 event["finish_reason"] = new.finish_reason
             if new.error is not None:
                 event["error"] = new.error.model_dump()
-        self._write(run_dir, new, event, traceback)
+        self._write(
+            run_dir,
+            new,
+            event,
+            artifacts=artifacts,
+            durable=durable,
+            reindex=target is not None,
+            traceback=traceback,
+            detail=detail,
+        )
         return new
 
     def transition(self, run_id: str, target: RunStatus, **changes: Any) -> RunState:
@@ -275,6 +344,7 @@ class RunStore:
                 run_dir,
                 state,
                 RunStatus.RUNNING,
+                durable=False,
                 event={"owner": owner.model_dump()},
                 owner=owner,
                 deadline_at=iso(deadline),
@@ -306,29 +376,36 @@ class RunStore:
                 seq=seq + 1,
             )
             event = {"event": "progress", "stage": stage, "message": message, "fraction": value}
-            self.commit(run_dir, state, event=event, progress=progress)
+            self.commit(run_dir, state, event=event, durable=False, progress=progress)
 
     def finish(self, run_id: str, outcome: Outcome) -> RunState | None:
         """Write the artifacts, then flip to the terminal status; None if the run already ended."""
         with self.exclusive(run_id) as (run_dir, state):
             if state.status is not RunStatus.RUNNING:
                 return None
+            artifacts = {}
             if outcome.final_markdown is not None:
-                atomic_file.write_text(run_dir / FINAL_FILE, outcome.final_markdown)
+                artifacts[FINAL_FILE] = outcome.final_markdown.encode("utf-8")
             if outcome.context_bundle is not None:
-                atomic_file.write_json(run_dir / CONTEXT_FILE, outcome.context_bundle)
+                artifacts[CONTEXT_FILE] = atomic_file.json_bytes(outcome.context_bundle)
             return self.commit(
                 run_dir,
                 state,
                 outcome.status,
+                artifacts=artifacts,
                 finish_reason=outcome.finish_reason,
                 gaps=outcome.gaps,
-                has_output=outcome.final_markdown is not None,
-                has_context=outcome.context_bundle is not None,
+                has_output=FINAL_FILE in artifacts,
+                has_context=CONTEXT_FILE in artifacts,
             )
 
     def fail(
-        self, run_id: str, error: RunError, finish_reason: str, traceback: str | None = None
+        self,
+        run_id: str,
+        error: RunError,
+        finish_reason: str,
+        traceback: str | None = None,
+        detail: str | None = None,
     ) -> RunState | None:
         """running -> failed; None if the run already ended (e.g. stopped meanwhile)."""
         with self.exclusive(run_id) as (run_dir, state):
@@ -339,6 +416,7 @@ class RunStore:
                 state,
                 RunStatus.FAILED,
                 traceback=traceback,
+                detail=detail,
                 error=error,
                 finish_reason=finish_reason,
             )
@@ -348,24 +426,15 @@ class RunStore:
         with self.exclusive(run_id) as (run_dir, state):
             if state.status is not only_if:
                 return None
-            return self.commit(
-                run_dir,
-                state,
-                RunStatus.STOPPED,
-                finish_reason=finish_reason,
-            )
+            return self.commit(run_dir, state, RunStatus.STOPPED, finish_reason=finish_reason)
 
     def request_cancel(self, run_id: str) -> RunState:
         """Stop a queued run now, or flag a running one; repeat cancels answer the status."""
-        with self.exclusive(run_id) as (run_dir, state):
+        with storage_errors(), self.exclusive(run_id) as (run_dir, state):
             now = iso(utc_now())
             if state.status is RunStatus.QUEUED:
                 return self.commit(
-                    run_dir,
-                    state,
-                    RunStatus.STOPPED,
-                    finish_reason="cancelled",
-                    cancel_requested_at=now,
+                    run_dir, state, RunStatus.STOPPED, finish_reason="cancelled", cancel_requested_at=now
                 )
             if state.status is RunStatus.RUNNING:
                 if state.cancel_requested_at is not None:
@@ -384,11 +453,16 @@ class RunStore:
     # -- deletion ---------------------------------------------------------------------------
 
     def delete(self, run_id: str) -> None:
-        """Remove a terminal run's files, leaving a tombstone so it answers 410 from now on."""
-        with self.exclusive(run_id) as (run_dir, state):
-            if not state.status.is_terminal:
-                raise RunActiveError(run_id, state.status.value)
-            record = {"run_id": run_id, "deleted_at": iso(utc_now()), "status": state.status}
+        """Remove a terminal (or damaged) run's files, leaving a tombstone so it answers 410."""
+        with storage_errors(), self.locked(run_id) as run_dir:
+            try:
+                status = self._read_locked(run_dir).status.value
+            except RunStateUnreadableError:
+                status = "damaged"  # nobody can run it; removing it is the way to mend it
+            else:
+                if not RunStatus(status).is_terminal:
+                    raise RunActiveError(run_id, status)
+            record = {"run_id": run_id, "deleted_at": iso(utc_now()), "status": status}
             atomic_file.write_json(run_dir / TOMBSTONE_FILE, record)
             self.remove_run_files(run_dir)
             self.index.remove(run_id)
@@ -412,14 +486,16 @@ class RunStore:
     # -- heartbeats -------------------------------------------------------------------------
 
     def touch_heartbeat(self, run_id: str) -> None:
-        path = self.root / run_id / HEARTBEAT_FILE
+        """Mark the run alive.  Only the file's mtime matters, so no temp file and no fsync."""
+        path = f"{self._root_str}/{run_id}/{HEARTBEAT_FILE}"
         try:
             os.utime(path)
         except FileNotFoundError:
-            atomic_file.write_bytes(path, b"")
+            with contextlib.suppress(FileNotFoundError):  # the run folder itself is gone
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, atomic_file.FILE_MODE))
 
     def heartbeat_age_s(self, run_id: str) -> float | None:
         try:
-            return time.time() - os.stat(self.root / run_id / HEARTBEAT_FILE).st_mtime
+            return time.time() - os.stat(f"{self._root_str}/{run_id}/{HEARTBEAT_FILE}").st_mtime
         except FileNotFoundError:
             return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from app.api.services.run_state import utc_now
+from app.runs.run_state import utc_now
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 RUN_ID_RULE = "1 to 128 characters: letters, digits, '.', '_' or '-', starting with a letter or digit"

@@ -4,8 +4,9 @@ import os
 import time
 from pathlib import Path
 
-from app.api.services.run_state import RunState, RunStatus
-from app.api.services.status_cache import StatusCache
+from app.runs.run_state import RunState, RunStatus
+from app.runs.state_file import load_state
+from app.runs.status_cache import StatusCache
 
 
 def state_bytes(status: RunStatus) -> bytes:
@@ -28,16 +29,12 @@ def rewrite_in_place_keeping_the_key(path: Path, data: bytes) -> None:
     )
 
 
-def parse(run_id: str, data: bytes) -> RunState:
-    return RunState.model_validate_json(data)
-
-
 def test_a_view_read_while_its_file_was_fresh_is_revalidated(tmp_path: Path) -> None:
     path = tmp_path / "api_state.json"
     running, stopped = state_bytes(RunStatus.RUNNING), state_bytes(RunStatus.STOPPED)
     assert len(running) == len(stopped)
     path.write_bytes(running)
-    cache = StatusCache(parse)
+    cache = StatusCache()
     assert cache.view("r", str(path)).state.status is RunStatus.RUNNING
     rewrite_in_place_keeping_the_key(path, stopped)
     assert cache.view("r", str(path)).state.status is RunStatus.STOPPED
@@ -50,11 +47,11 @@ def test_a_settled_file_is_served_from_the_cache_until_its_key_changes(tmp_path:
     os.utime(path, ns=(old, old))
     reads: list[str] = []
 
-    def counting_parse(run_id: str, data: bytes) -> RunState:
+    def counting_load(run_id: str, path: str) -> tuple[RunState, os.stat_result]:
         reads.append(run_id)
-        return parse(run_id, data)
+        return load_state(run_id, path)
 
-    cache = StatusCache(counting_parse)
+    cache = StatusCache(counting_load)
     first = cache.view("r", str(path))
     assert cache.view("r", str(path)) is first and reads == ["r"]
     path.write_bytes(state_bytes(RunStatus.STOPPED))  # a real write: new mtime

@@ -60,12 +60,24 @@ class RunError(BaseModel):
 
 
 class Progress(BaseModel):
+    """How far a run got; a finished run's progress says where it ended."""
+
     stage: str
     stage_index: int = Field(ge=0)
     stage_count: int | None = None
     fraction: float = Field(ge=0.0, le=1.0)
     message: str = ""
     seq: int = Field(ge=0)
+
+    def ended(self, status: RunStatus) -> Progress:
+        """Completed runs end at 1.0; stopped and failed ones keep their fraction and stage."""
+        if status in (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_GAPS):
+            last = self.stage_count - 1 if self.stage_count else self.stage_index
+            index = max(self.stage_index, last)
+            return self.model_copy(
+                update={"stage_index": index, "fraction": 1.0, "message": "done", "seq": self.seq + 1}
+            )
+        return self.model_copy(update={"message": f"{status.value} during {self.stage}", "seq": self.seq + 1})
 
 
 class Owner(BaseModel):
@@ -96,6 +108,8 @@ class RunState(BaseModel):
     owner: Owner | None = None
     has_output: bool = False
     has_context: bool = False
+    request: dict[str, Any] | None = Field(None, description="The accepted request options.")
+    idempotency_key: str | None = Field(None, description="Hash of the Idempotency-Key that made it.")
 
     def public_status(self) -> dict[str, Any]:
         return {

@@ -8,9 +8,10 @@ from typing import Any
 
 import orjson
 
-from app.api.services.errors import ArtifactMissingError, ArtifactNotProducedError, RunNotFinishedError
-from app.api.services.run_state import RunState
-from app.api.services.run_store import CONTEXT_FILE, FINAL_FILE, RunStore
+from app.runs.errors import ArtifactMissingError, ArtifactNotProducedError, RunGoneError, RunNotFinishedError
+from app.runs.regular_files import read_regular
+from app.runs.run_state import RunState
+from app.runs.run_store import CONTEXT_FILE, FINAL_FILE, RunStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +32,15 @@ def read_artifact(store: RunStore, run_id: str, name: str) -> Artifact:
     if not produced:
         raise ArtifactNotProducedError(run_id, state.status.value, what)
     try:
-        content = (store.root / run_id / name).read_bytes()
+        content = read_regular(f"{store.root}/{run_id}/{name}")[0]
     except FileNotFoundError:
+        # Deleted since its state was read: that is a 410 (or 404), not a server error.
+        gone = store.absence_error(run_id)
+        if isinstance(gone, RunGoneError) or not (store.root / run_id).exists():
+            raise gone from None
         raise ArtifactMissingError(run_id, name, "missing from disk") from None
     except OSError as exc:
-        raise ArtifactMissingError(run_id, name, f"unreadable ({exc.strerror})") from None
+        raise ArtifactMissingError(run_id, name, f"unreadable ({exc.strerror or exc})") from None
     etag = f'"{hashlib.blake2b(content, digest_size=10).hexdigest()}"'
     return Artifact(state, content, store.display_path(run_id, name), etag)
 

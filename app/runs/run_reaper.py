@@ -1,4 +1,5 @@
-"""Recovery of runs that nobody will finish: orphans, overdue runs, expired runs, a stale index."""
+"""Recovery of runs that nobody will finish: orphans, overdue runs, expired runs, a stale index,
+crash leftovers; a damaged run is marked in the index and never stops a pass."""
 
 from __future__ import annotations
 
@@ -7,17 +8,22 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from app import atomic_file
-from app.api.services.errors import RunGoneError, RunNotFoundError
-from app.api.services.run_ids import is_valid_run_id
-from app.api.services.run_owner import owner_is_alive_here
-from app.api.services.run_state import RunError, RunState, RunStatus, parse_iso, utc_now
-from app.api.services.run_store import STAGING_DIR, STATE_FILE, TOMBSTONE_FILE, RunStore
+from app.runs.errors import RunGoneError, RunNotFoundError, RunStateUnreadableError
+from app.runs.run_ids import is_valid_run_id
+from app.runs.run_index import DAMAGED
+from app.runs.run_owner import owner_is_alive_here
+from app.runs.run_state import RunError, RunState, RunStatus, parse_iso, utc_now
+from app.runs.run_store import STAGING_DIR, TOMBSTONE_FILE, RunStore
+from app.runs.state_file import STATE_FILE, load_state
 
 logger = logging.getLogger("runlane.reaper")
+
+INTERRUPTED_MESSAGE = "The server stopped before the run finished."
+STAGING_MAX_AGE_S = 60.0
 
 
 @dataclass
@@ -26,7 +32,6 @@ class RunReaper:
     orphan_after_s: float
     timeout_grace_s: float
     retention: timedelta | None = None
-    swept_staging: bool = field(default=False, init=False)
 
     def reap(self) -> dict[str, list[str]]:
         """One pass of every check; each run is re-read under its lock before it is changed."""
@@ -40,16 +45,20 @@ class RunReaper:
         states = []
         for run_id in self.store.index.with_status(RunStatus.RUNNING.value):
             with contextlib.suppress(RunNotFoundError, RunGoneError):
-                states.append(self.store.get(run_id))
+                try:
+                    states.append(self.store.get(run_id))
+                except RunStateUnreadableError:
+                    self.store.index.mark(run_id, DAMAGED)
         return [state for state in states if state.status is RunStatus.RUNNING]
 
     def is_orphaned(self, state: RunState) -> bool:
-        """Orphaned when its owner process is gone, or (owner elsewhere) its heartbeat is stale."""
+        """Orphaned when its owner process is gone, or (owner elsewhere) its heartbeat is stale.
+        A live owner here is never second-guessed: it settles its own runs."""
         if state.owner is None:
             return True
         alive = owner_is_alive_here(state.owner)
-        if alive is False:
-            return True
+        if alive is not None:
+            return not alive
         age = self.store.heartbeat_age_s(state.run_id)
         return age is None or age > self.orphan_after_s
 
@@ -59,14 +68,12 @@ class RunReaper:
             if not self.is_orphaned(state):
                 continue
             owner = state.owner
-            where = f"process {owner.pid} on {owner.host}" if owner else "an unknown process"
-            error = RunError(
-                type="Interrupted",
-                message=f"The server {where} stopped before the run finished.",
-            )
-            if self.store.fail(state.run_id, error, "interrupted") is not None:
+            # Clients are told what happened; which process it was is for operators (run.json).
+            where = f"owner: process {owner.pid} on {owner.host}" if owner else "owner: unknown"
+            error = RunError(type="Interrupted", message=INTERRUPTED_MESSAGE)
+            if self.store.fail(state.run_id, error, "interrupted", detail=where) is not None:
                 atomic_file.sweep_temp_files(self.store.root / state.run_id, older_than_s=0)
-                logger.warning("run interrupted", extra={"run_id": state.run_id})
+                logger.warning("run interrupted", extra={"run_id": state.run_id, "owner": where})
                 failed.append(state.run_id)
         return failed
 
@@ -98,8 +105,7 @@ class RunReaper:
 
     def reconcile_index(self) -> int:
         """Bring the index in line with the run folders (after a crash between the two writes)."""
-        if not self.swept_staging:
-            self._sweep_staging()
+        self.sweep_staging()
         on_disk = {
             entry.name
             for entry in os.scandir(self.store.root)
@@ -111,13 +117,13 @@ class RunReaper:
         repaired = 0
         with self.store.index.batch():
             for run_id in sorted(on_disk - indexed):
-                repaired += self._reindex(run_id)
-        for status in (RunStatus.QUEUED, RunStatus.RUNNING):
-            for run_id in self.store.index.with_status(status.value):
-                repaired += self._reindex(run_id)
+                repaired += self._reindex(run_id, known_damaged=False)
+        for status in (RunStatus.QUEUED.value, RunStatus.RUNNING.value, DAMAGED):
+            for run_id in self.store.index.with_status(status):
+                repaired += self._reindex(run_id, known_damaged=status == DAMAGED)
         return repaired
 
-    def _reindex(self, run_id: str) -> int:
+    def _reindex(self, run_id: str, known_damaged: bool) -> int:
         run_dir = self.store.root / run_id
         if (run_dir / TOMBSTONE_FILE).exists():
             if (run_dir / STATE_FILE).exists():
@@ -126,20 +132,31 @@ class RunReaper:
             self.store.index.remove(run_id)
             return 1
         try:
-            state = RunState.model_validate_json((run_dir / STATE_FILE).read_bytes())
-        except (OSError, ValueError):
-            logger.error("run folder without a readable state", extra={"run_id": run_id})
+            state = load_state(run_id, f"{run_dir}/{STATE_FILE}")[0]
+        except (FileNotFoundError, RunStateUnreadableError) as exc:
+            if not known_damaged:  # said once, not at every pass
+                reason = getattr(exc, "reason", "no state file")
+                logger.error("damaged run", extra={"run_id": run_id, "path": str(run_dir), "reason": reason})
+                self.store.index.mark(run_id, DAMAGED, created_ns=_created_ns(run_dir))
             return 0
         self.store.index_state(state)
         return 1
 
-    def _sweep_staging(self) -> None:
-        """Creations that never got renamed into place were never acknowledged: drop them."""
-        cutoff = time.time() - 60
+    def sweep_staging(self) -> None:
+        """Creations that never got renamed into place were never acknowledged: drop them, and
+        temp files a crashed writer left in the output root."""
+        cutoff = time.time() - STAGING_MAX_AGE_S
         staging = self.store.root / STAGING_DIR
         with contextlib.suppress(FileNotFoundError):
             for entry in os.scandir(staging):
-                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                    shutil.rmtree(entry.path, ignore_errors=True)
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        shutil.rmtree(entry.path, ignore_errors=True)
         atomic_file.sweep_temp_files(self.store.root)
-        self.swept_staging = True
+
+
+def _created_ns(run_dir: os.PathLike[str]) -> int:
+    try:
+        return os.stat(run_dir).st_mtime_ns
+    except OSError:
+        return 0

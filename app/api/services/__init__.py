@@ -1,1 +1,0 @@
-"""Run services: the store, the executor and what composes them; no HTTP here."""

@@ -1,0 +1,143 @@
+"""Running one claimed run's pipeline to its terminal state, whatever executes it."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import traceback
+from pathlib import Path
+from typing import cast
+
+from app.config import Settings
+from app.modules.contract import Pipeline, PipelineResult, RunContext, RunOptions, pipeline_stages
+from app.runs.document_paths import resolve_markdown_path
+from app.runs.errors import RunGoneError, RunNotFoundError, RunStateUnreadableError
+from app.runs.run_index import DAMAGED
+from app.runs.run_owner import current_owner
+from app.runs.run_state import RunError, RunState, RunStatus, parse_iso, utc_now
+from app.runs.run_store import Outcome, RunStore
+
+logger = logging.getLogger("runlane.executor")
+
+RESULT_STATUSES = {RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_GAPS, RunStatus.STOPPED}
+SHUTDOWN_MESSAGE = "The server shut down before the run finished."
+
+
+class PipelineContractError(Exception):
+    """A pipeline returned something the contract does not allow."""
+
+
+def load_pipeline(spec: str, settings: Settings) -> Pipeline:
+    """Import `package.module:function`; a pipeline offering `bind(settings)` is bound to them."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"pipeline must look like 'package.module:function', got {spec!r}")
+    target = getattr(importlib.import_module(module_name), attribute)
+    if not callable(target):
+        raise ValueError(f"pipeline {spec!r} is not callable")
+    bind = getattr(target, "bind", None)
+    return cast(Pipeline, bind(settings) if callable(bind) else target)
+
+
+def error_of(exc: BaseException) -> RunError:
+    """The real cause, as clients see it: the exception's type and its own words."""
+    return RunError(type=type(exc).__name__, message=str(exc) or type(exc).__name__)
+
+
+class PipelineRunner:
+    def __init__(self, store: RunStore, pipeline: Pipeline, documents_root: Path) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        self.documents_root = documents_root
+        self.stages = pipeline_stages(pipeline)
+
+    def claim(self, run_id: str) -> RunState | None:
+        """queued -> running for this process; None when the run is gone or not queued."""
+        try:
+            return self.store.claim(run_id, current_owner())
+        except (RunNotFoundError, RunGoneError):
+            return None
+        except RunStateUnreadableError:
+            self.store.index.mark(run_id, DAMAGED)  # reported once, not picked up again
+            return None
+
+    def execute(self, state: RunState, stopping: threading.Event) -> RunState | None:
+        """Run a claimed run's pipeline and record how it ended; None if it ended otherwise.
+
+        Any error, the pipeline's or the store's (a full disk while saving artifacts), fails
+        the run with its real cause.  Only an error while recording that failure escapes.
+        """
+        run_id = state.run_id
+        logger.info("run started", extra={"run_id": run_id})
+        try:
+            outcome = self._outcome(state, self.pipeline(self._context(state, stopping)), stopping)
+            finished = self.store.finish(run_id, outcome) if outcome is not None else None
+            if outcome is not None and finished is None:
+                logger.warning("result discarded: run ended meanwhile", extra={"run_id": run_id})
+        except Exception as exc:
+            logger.exception("run failed", extra={"run_id": run_id, "error": str(exc)})
+            finished = self.store.fail(run_id, error_of(exc), "error", traceback.format_exc())
+        if finished is not None:
+            logger.info("run finished", extra={"run_id": run_id, "status": finished.status.value})
+        return finished
+
+    def _context(self, state: RunState, stopping: threading.Event) -> RunContext:
+        request = state.request if state.request is not None else self.store.read_request(state.run_id)
+        options = RunOptions(
+            question=str(request["question"]),
+            markdown_path=resolve_markdown_path(
+                self.documents_root, request.get("markdown_path"), excluded=self.store.root
+            ),
+            enable_sql=bool(request.get("enable_sql", False)),
+            log_llm_payload=bool(request.get("log_llm_payload", False)),
+        )
+        run_id = state.run_id
+        deadline = parse_iso(state.deadline_at) if state.deadline_at else None
+        stages = self.stages
+
+        def report(stage: str, message: str = "", fraction: float | None = None) -> None:
+            self.store.record_progress(run_id, stage, message, fraction, stages)
+
+        def should_stop() -> bool:
+            if stopping.is_set() or (deadline is not None and utc_now() > deadline):
+                return True
+            current = self.store.get(run_id)
+            return current.cancel_requested_at is not None or current.status is not RunStatus.RUNNING
+
+        return RunContext(
+            run_id=run_id,
+            run_dir=self.store.root / run_id,
+            options=options,
+            report=report,
+            should_stop=should_stop,
+        )
+
+    def _outcome(self, state: RunState, result: object, stopping: threading.Event) -> Outcome | None:
+        if not isinstance(result, PipelineResult):
+            raise PipelineContractError(f"pipeline returned {type(result).__name__}, not PipelineResult")
+        try:
+            status = RunStatus(result.status)
+        except ValueError:
+            status = RunStatus.FAILED
+        if status not in RESULT_STATUSES:
+            raise PipelineContractError(f"pipeline returned status {result.status!r}")
+        if status is not RunStatus.STOPPED and (
+            result.final_markdown is None or result.context_bundle is None
+        ):
+            raise PipelineContractError("a completed result must carry final_markdown and context_bundle")
+        reason = result.finish_reason
+        if status is RunStatus.STOPPED:
+            current = self.store.get(state.run_id)
+            if current.cancel_requested_at is not None:
+                reason = "cancelled"
+            elif state.deadline_at and utc_now() > parse_iso(state.deadline_at):
+                reason = "timeout"
+            elif stopping.is_set():
+                self.interrupt(state.run_id, SHUTDOWN_MESSAGE)
+                return None
+        gaps = [gap.as_dict() for gap in result.gaps]
+        return Outcome(status, reason, result.final_markdown, result.context_bundle, gaps)
+
+    def interrupt(self, run_id: str, message: str) -> RunState | None:
+        return self.store.fail(run_id, RunError(type="Interrupted", message=message), "interrupted")

@@ -1,0 +1,29 @@
+"""Reads that never block: only regular files are read (a FIFO or a device in a file's place is
+refused at once instead of hanging the reader, the event loop included)."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+
+class NotARegularFileError(OSError):
+    """Something other than a regular file (a FIFO, a device, a folder) stands at the path."""
+
+
+_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def read_regular(path: str) -> tuple[bytes, os.stat_result]:
+    """The file's bytes and the stat of exactly those bytes, even if the file is replaced."""
+    fd = os.open(path, _FLAGS)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotARegularFileError(f"{path} is not a regular file")
+        chunks = []
+        while chunk := os.read(fd, max(st.st_size, 4096) + 1):
+            chunks.append(chunk)
+        return b"".join(chunks), st
+    finally:
+        os.close(fd)

@@ -1,0 +1,149 @@
+"""The embedded executor: pipelines on a thread pool in this process, with their heartbeats."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from app.runs.pipeline_runner import SHUTDOWN_MESSAGE, PipelineRunner, error_of
+from app.runs.run_state import RunError, RunState
+
+logger = logging.getLogger("runlane.executor")
+
+
+class ThreadExecutor:
+    """Executes runs on `max_workers` threads; a heartbeat thread marks them alive meanwhile.
+
+    A run whose terminal state could not be written (the disk was full) stays owned here, keeps
+    its heartbeat, and its failure is written again on every beat until it sticks: it never
+    looks like the run of a dead process.
+    """
+
+    def __init__(
+        self,
+        runner: PipelineRunner,
+        *,
+        max_workers: int,
+        heartbeat_interval_s: float,
+        shutdown_grace_s: float,
+        on_finished: Callable[[RunState], None] | None = None,
+    ) -> None:
+        self.runner = runner
+        self.store = runner.store
+        self.max_workers = max_workers
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.shutdown_grace_s = shutdown_grace_s
+        self.on_finished = on_finished
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="runlane-run")
+        self._pending: set[str] = set()
+        self._running: set[str] = set()
+        self._unsettled: dict[str, RunError] = {}
+        self._guard = threading.Lock()
+        self._idle = threading.Condition(self._guard)
+        self._closing = threading.Event()
+        self._stopping = threading.Event()
+        self._beater: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._beater = threading.Thread(target=self._beat_forever, name="runlane-heartbeat", daemon=True)
+        self._beater.start()
+
+    def is_alive(self) -> bool:
+        return not self._closing.is_set() and self._beater is not None and self._beater.is_alive()
+
+    @property
+    def running_count(self) -> int:
+        return len(self._running)
+
+    def submit(self, run_id: str) -> None:
+        with self._guard:
+            if self._closing.is_set() or run_id in self._pending or run_id in self._running:
+                return
+            self._pending.add(run_id)
+        self._pool.submit(self._execute, run_id)
+
+    def request_stop(self, run_id: str) -> None:
+        """Nothing to do here: pipelines read the cancel from the store at their next check."""
+
+    def shutdown(self, stop_wait_s: float = 5.0) -> None:
+        """Stop taking work; give running pipelines a grace period to finish, then ask them to
+        stop and wait `stop_wait_s` more; runs still going after that end failed/interrupted."""
+        self._closing.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._wait_idle(self.shutdown_grace_s)
+        self._stopping.set()
+        self._wait_idle(stop_wait_s)
+        with self._guard:
+            leftovers = list(self._running)
+        for run_id in leftovers:
+            self._settle(run_id, functools.partial(self.runner.interrupt, run_id, SHUTDOWN_MESSAGE))
+        if self._beater is not None:
+            self._beater.join(timeout=5.0)
+
+    def _wait_idle(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        with self._idle:
+            while self._running and (remaining := deadline - time.monotonic()) > 0:
+                self._idle.wait(remaining)
+
+    def _execute(self, run_id: str) -> None:
+        with self._guard:
+            self._pending.discard(run_id)
+        if self._closing.is_set():
+            return
+        try:
+            state = self.runner.claim(run_id)
+        except Exception:  # the thread boundary: a claim that could not be written leaves it queued
+            logger.exception("run could not be claimed", extra={"run_id": run_id})
+            return
+        if state is None:
+            return
+        with self._guard:
+            self._running.add(run_id)
+        try:
+            self._settle(run_id, lambda: self.runner.execute(state, self._stopping))
+        finally:
+            with self._idle:
+                self._running.discard(run_id)
+                self._idle.notify_all()
+
+    def _settle(self, run_id: str, work: Callable[[], RunState | None]) -> None:
+        """Do work that ends a run; if even recording its failure fails, keep retrying that."""
+        try:
+            finished = work()
+        except Exception as exc:  # the thread boundary: the run must still end, with this cause
+            logger.exception("run could not be recorded as ended", extra={"run_id": run_id})
+            with self._guard:
+                self._unsettled[run_id] = error_of(exc)
+            return
+        if finished is not None and self.on_finished is not None:
+            self.on_finished(finished)
+
+    def _beat_forever(self) -> None:
+        while not self._closing.wait(self.heartbeat_interval_s):
+            self.beat()
+        self.beat()
+
+    def beat(self) -> None:
+        with self._guard:
+            alive = self._running | set(self._unsettled)
+            unsettled = dict(self._unsettled)
+        for run_id in alive:
+            try:
+                self.store.touch_heartbeat(run_id)
+            except OSError:
+                logger.exception("heartbeat failed", extra={"run_id": run_id})
+        for run_id, error in unsettled.items():
+            try:
+                finished = self.store.fail(run_id, error, "error", traceback=None)
+            except Exception:  # the heartbeat thread's boundary: try again at the next beat
+                logger.exception("run failure still not recorded", extra={"run_id": run_id})
+                continue
+            with self._guard:
+                self._unsettled.pop(run_id, None)
+            if finished is not None and self.on_finished is not None:
+                self.on_finished(finished)
