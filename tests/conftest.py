@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +29,17 @@ def wait_until(predicate: Callable[[], Any], timeout: float = DEADLINE_S, what: 
             return value
         time.sleep(0.005)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def runlane_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Records of the `runlane` loggers (which do not propagate once the app configured them)."""
+    logger = logging.getLogger("runlane")
+    logger.addHandler(caplog.handler)
+    try:
+        yield caplog
+    finally:
+        logger.removeHandler(caplog.handler)
 
 
 @pytest.fixture

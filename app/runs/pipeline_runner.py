@@ -28,6 +28,14 @@ class PipelineContractError(Exception):
     """A pipeline returned something the contract does not allow."""
 
 
+class UnrecordedFailureError(Exception):
+    """A run failed, and writing that down failed too; `error` is what it failed of."""
+
+    def __init__(self, run_id: str, error: RunError) -> None:
+        super().__init__(f"run {run_id} failed ({error.type}) and the failure could not be saved")
+        self.error = error
+
+
 def load_pipeline(spec: str, settings: Settings) -> Pipeline:
     """Import `package.module:function`; a pipeline offering `bind(settings)` is bound to them."""
     module_name, _, attribute = spec.partition(":")
@@ -75,9 +83,13 @@ class PipelineRunner:
             finished = self.store.finish(run_id, outcome) if outcome is not None else None
             if outcome is not None and finished is None:
                 logger.warning("result discarded: run ended meanwhile", extra={"run_id": run_id})
-        except Exception as exc:
+        except Exception as exc:  # the thread boundary: any error ends its run, with its cause
             logger.exception("run failed", extra={"run_id": run_id, "error": str(exc)})
-            finished = self.store.fail(run_id, error_of(exc), "error", traceback.format_exc())
+            error = error_of(exc)
+            try:
+                finished = self.store.fail(run_id, error, "error", traceback.format_exc())
+            except Exception as failure:  # the executor keeps the cause and retries the write
+                raise UnrecordedFailureError(run_id, error) from failure
         if finished is not None:
             logger.info("run finished", extra={"run_id": run_id, "status": finished.status.value})
         return finished

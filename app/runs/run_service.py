@@ -125,9 +125,12 @@ class RunService:
         try:
             state = self.store.create(request, run_id, timeout_s, idempotency_key=digest)
         except RunIdConflictError:
-            existing = self._made_by(run_id, digest)
+            try:
+                existing = self._made_by(run_id, digest)
+            except RunIdConflictError:
+                index.release_idempotency_key(key, run_id)  # it made nothing: free it again
+                raise
             if existing is None:
-                index.release_idempotency_key(key, run_id)
                 raise
             return Accepted(existing, created=False)
         self.executor.submit(state.run_id)

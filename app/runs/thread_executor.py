@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from app.runs.pipeline_runner import SHUTDOWN_MESSAGE, PipelineRunner, error_of
+from app.runs.pipeline_runner import SHUTDOWN_MESSAGE, PipelineRunner, UnrecordedFailureError, error_of
 from app.runs.run_state import RunError, RunState
 
 logger = logging.getLogger("runlane.executor")
@@ -117,8 +117,9 @@ class ThreadExecutor:
             finished = work()
         except Exception as exc:  # the thread boundary: the run must still end, with this cause
             logger.exception("run could not be recorded as ended", extra={"run_id": run_id})
+            cause = exc.error if isinstance(exc, UnrecordedFailureError) else error_of(exc)
             with self._guard:
-                self._unsettled[run_id] = error_of(exc)
+                self._unsettled[run_id] = cause
             return
         if finished is not None and self.on_finished is not None:
             self.on_finished(finished)

@@ -64,3 +64,16 @@ def test_configured_llm_endpoint_is_used_by_the_default_pipeline(settings: Setti
     assert context["context_bundle"]["writer"]["model"] == "local-model"
     assert llm.requests[0]["model"] == "local-model"
     assert (settings.output_dir / created["run_id"] / "llm" / "request.json").exists()
+
+
+def test_a_question_of_600_distinct_words_with_sql_ends_answered_not_failed(settings: Settings) -> None:
+    words = " ".join(f"term{number}x" for number in range(600))
+    question = f"What budget does {words} have?"[:4000]
+    with running_app(settings, None) as client:  # type: ignore[arg-type]
+        created = client.post(
+            "/api/v1/runs", json={**CONTRACT_REQUEST, "question": question, "enable_sql": True}
+        )
+        status = wait_for_status(
+            client, created.json()["run_id"], "completed", "completed_with_gaps", "failed"
+        )
+    assert status["status"] != "failed", status["error"]

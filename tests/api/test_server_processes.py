@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -152,3 +155,32 @@ def test_an_event_stream_ends_cleanly_when_the_client_goes_away(root: Path) -> N
         )
         (root / "documents" / "release").touch()
         poll_status(server.url, run_id, "completed")
+
+
+def test_a_fifo_in_place_of_a_state_file_never_blocks_the_server(root: Path) -> None:
+    (root / "documents" / "release").touch()
+    with uvicorn_server(root, pipeline=PIPELINE) as server:
+        run_id = httpx.post(f"{server.url}/api/v1/runs", json=REQUEST).json()["run_id"]
+        poll_status(server.url, run_id, "completed")
+        state = root / "output" / run_id / "api_state.json"
+        state.unlink()
+        os.mkfifo(state)
+        with httpx.Client(timeout=10) as client:  # a hang would time out, not pass
+            for path in ("status", "events", ""):
+                response = client.get(f"{server.url}/api/v1/runs/{run_id}/{path}".rstrip("/"))
+                assert response.status_code == 500, path
+                assert response.json()["code"] == "RUN_STATE_UNREADABLE"
+            assert client.get(f"{server.url}/health").status_code == 200
+
+
+def test_an_oversized_request_head_is_refused_with_431_before_it_is_buffered(root: Path) -> None:
+    with uvicorn_server(root, pipeline=PIPELINE) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ")
+            with contextlib.suppress(OSError):  # the server may close while we still send
+                for _ in range(64):
+                    sock.sendall(b"a" * 65536)
+            reply = sock.recv(4096)
+        assert reply.startswith(b"HTTP/1.1 431"), reply[:80]
+        assert httpx.get(f"{server.url}/health").status_code == 200

@@ -15,6 +15,7 @@ from app.runs.run_owner import current_owner, process_start_ticks
 from app.runs.run_reaper import RunReaper
 from app.runs.run_state import Owner, RunStatus
 from app.runs.run_store import STAGING_DIR, RunStore
+from tests.support.owners import dead_owner
 
 REQUEST = {"question": "q"}
 
@@ -46,13 +47,6 @@ def running_with(store: RunStore, owner: Owner) -> str:
 def owner_of(process: subprocess.Popen[bytes]) -> Owner:
     started = process_start_ticks(process.pid)
     assert started is not None
-    return Owner(host=socket.gethostname(), pid=process.pid, process_started=started)
-
-
-def dead_owner() -> Owner:
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    started = process_start_ticks(process.pid) or 1.0
-    process.wait()
     return Owner(host=socket.gethostname(), pid=process.pid, process_started=started)
 
 
@@ -157,3 +151,21 @@ def test_retention_deletes_only_terminal_runs_older_than_the_limit(store: RunSto
     assert reaper.delete_expired() == [old_done]
     assert store.get(new_done).expires_at is not None
     assert store.get(queued).status is RunStatus.QUEUED
+
+
+def test_every_index_check_sweeps_staging_not_only_the_first(store: RunStore, reaper: RunReaper) -> None:
+    reaper.reconcile_index()
+    abandoned = store.root / STAGING_DIR / "123.0.crashed-run"
+    abandoned.mkdir()
+    (abandoned / "api_state.json").write_text("{}")
+    old = time.time() - 3600
+    os.utime(abandoned, (old, old))
+    reaper.reconcile_index()
+    assert not abandoned.exists()
+
+
+def test_heartbeats_leave_no_temp_files(store: RunStore) -> None:
+    run_id = running_with(store, current_owner())
+    for _ in range(3):
+        store.touch_heartbeat(run_id)
+    assert [p.name for p in (store.root / run_id).iterdir() if p.name.endswith(".tmp")] == []

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-import os
-
 import multiprocessing
+import os
 import re
 import threading
 from pathlib import Path
@@ -28,7 +27,6 @@ from app.runs.run_state import TRANSITIONS, RunError, RunStatus
 from app.runs.run_store import (
     CONTEXT_FILE,
     FINAL_FILE,
-    REQUEST_FILE,
     STATE_FILE,
     Outcome,
     RunStore,

@@ -1,16 +1,21 @@
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from app.config import Settings
 from app.modules.contract import Pipeline, PipelineResult, RunContext
+from app.runs.pipeline_runner import PipelineRunner
+from app.runs.run_reaper import RunReaper
 from app.runs.run_service import RunService
-from app.runs.run_state import RunStatus
+from app.runs.run_state import RunState, RunStatus
 from app.runs.run_store import RunStore
+from app.runs.thread_executor import ThreadExecutor
 from tests.conftest import wait_until
 from tests.support.pipelines import GatedPipeline, StubbornPipeline, instant_pipeline, raising_pipeline
 
@@ -177,3 +182,77 @@ def test_a_live_process_finds_a_queued_run_missing_from_the_index(settings: Sett
         wait_status(runs.store, orphan.run_id, RunStatus.COMPLETED)
     finally:
         runs.shutdown()
+
+
+def folder_where_the_answer_goes(ctx: RunContext) -> PipelineResult:
+    """Saving the answer fails with an OSError, as on a broken or full disk."""
+    (ctx.run_dir / "final.md").mkdir()
+    return instant_pipeline(ctx)
+
+
+def test_an_error_while_saving_artifacts_fails_the_run_with_its_real_cause_and_is_logged(
+    settings: Settings, runlane_logs: pytest.LogCaptureFixture
+) -> None:
+    runs = RunService(settings, folder_where_the_answer_goes)
+    runs.start()
+    try:
+        run_id = runs.accept(REQUEST).state.run_id
+        wait_status(runs.store, run_id, RunStatus.FAILED)
+    finally:
+        runs.shutdown()
+    state = runs.store.get(run_id)
+    assert state.error is not None and state.error.type == "IsADirectoryError"
+    assert state.finish_reason == "error"
+    logged = [r for r in runlane_logs.records if getattr(r, "run_id", None) == run_id and r.exc_info]
+    assert logged and "final.md" in str(logged[0].exc_info[1])  # type: ignore[index]
+
+
+class DiskFullOnFailStore(RunStore):
+    """Recording a failure hits a full disk the first `times` times."""
+
+    def __init__(self, root: Path, times: int) -> None:
+        super().__init__(root)
+        self.refusals = times
+
+    def fail(self, *args: Any, **kwargs: Any) -> RunState | None:
+        if self.refusals > 0:
+            self.refusals -= 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().fail(*args, **kwargs)
+
+
+def test_a_failure_that_cannot_be_written_is_retried_and_never_looks_like_a_dead_server(
+    settings: Settings,
+) -> None:
+    store = DiskFullOnFailStore(settings.output_dir, times=3)
+    executor = ThreadExecutor(
+        PipelineRunner(store, raising_pipeline, settings.documents_root),
+        max_workers=1,
+        heartbeat_interval_s=0.02,
+        shutdown_grace_s=0,
+    )
+    executor.start()
+    try:
+        run_id = store.create(REQUEST, None, 60).run_id
+        executor.submit(run_id)
+        reaper = RunReaper(RunStore(settings.output_dir), orphan_after_s=0.001, timeout_grace_s=0)
+        wait_until(lambda: store.refusals < 3, what="the first refused write")
+        assert reaper.fail_orphans() == []  # its owner is alive: not an interrupted run
+        wait_status(store, run_id, RunStatus.FAILED)
+    finally:
+        executor.shutdown()
+    state = store.get(run_id)
+    assert state.error is not None
+    assert (state.error.type, state.error.message) == ("ValueError", "the pipeline broke on purpose")
+
+
+def test_stopped_and_failed_runs_say_in_which_stage_they_ended(
+    service: RunService, gated: GatedPipeline
+) -> None:
+    run_id = service.accept(REQUEST).state.run_id
+    assert gated.started.wait(10)
+    service.cancel(run_id)
+    wait_status(service.store, run_id, RunStatus.STOPPED)
+    progress = service.store.get(run_id).progress
+    assert progress is not None
+    assert (progress.stage, progress.fraction, progress.message) == ("wait", 0.5, "stopped during wait")
