@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     max_workers: int = Field(4, ge=1, le=256, description="Runs executed at once per process.")
     pipeline: str = Field(DEFAULT_PIPELINE, description="Pipeline import string module:function.")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Larger request bodies get 413.")
+    max_header_bytes: int = Field(
+        64 * 1024, ge=8 * 1024, description="Larger request heads get 431 (see app.api.http_protocol)."
+    )
     min_free_bytes: int = Field(
         256 * 1024 * 1024, ge=0, description="/ready answers 503 while the output disk has less free."
     )

@@ -7,14 +7,16 @@ headers cost hundreds of megabytes.  Every place Runlane starts uvicorn passes
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from app.config import Settings
+
 PROTOCOL = "app.api.http_protocol:BoundedHttpToolsProtocol"
 SERVER_OPTIONS = ["--http", PROTOCOL]
-MAX_HEAD_BYTES = int(os.environ.get("RUNLANE_MAX_HEADER_BYTES", 64 * 1024))
+# Uvicorn builds the protocol without the app, so the limit comes from the environment's Settings.
+MAX_HEAD_BYTES = Settings().max_header_bytes
 
 _TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"

@@ -1,0 +1,342 @@
+"""Benchmark of a run's whole lifecycle with a pipeline that does nothing; prints figures only.
+
+    .venv/bin/python scripts/bench_lifecycle.py [--seconds 5] [--history 100000]
+
+One uvicorn process serves the real app with a no-op pipeline; `wrk` (C, with a Lua script)
+drives POSTs so the load generator is not the bottleneck, and completions are counted on the
+server side (its index, through /api/v1/service-info).  Figures:
+  * throughput: runs from POST to terminal per second, next to Celery 5 on the machine's Redis
+    running the same no-op work in the same run (its producer and a prefork worker);
+  * server CPU per run (utime + stime of the server process) and fsyncs per run (strace);
+  * POST p50/p99 on one connection: idle, with 100 and with --history runs on disk, and while
+    the default pipeline keeps the executor busy;
+  * pickup: created_at -> started_at of sequential runs on an idle server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from app.api.http_protocol import SERVER_OPTIONS  # noqa: E402
+from app.modules.contract import PipelineResult, RunContext  # noqa: E402
+from app.runs.run_reaper import RunReaper  # noqa: E402
+from app.runs.run_state import RunState, RunStatus, iso, parse_iso, utc_now  # noqa: E402
+from app.runs.run_store import RunStore  # noqa: E402
+from app.runs.state_file import STATE_FILE  # noqa: E402
+
+BODY = b'{"question": "noop", "markdown_path": "documents"}'
+LUA = f"""wrk.method = "POST"
+wrk.body = '{BODY.decode()}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+TICKS = os.sysconf("SC_CLK_TCK")
+URL_ROOTS: dict[str, Path] = {}
+
+
+def noop_pipeline(ctx: RunContext) -> PipelineResult:
+    """Does nothing, as the benchmark's Celery task does nothing."""
+    return PipelineResult("completed", "answered", "# noop\n", {"question": ctx.options.question})
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def server(root: Path, pipeline: str) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{REPO_ROOT}:{REPO_ROOT / 'scripts'}",
+        "RUNLANE_OUTPUT_DIR": str(root / "output"),
+        "RUNLANE_DOCUMENTS_ROOT": str(root),
+        "RUNLANE_PIPELINE": pipeline,
+        "RUNLANE_MAX_QUEUED": "1000000",
+        "RUNLANE_LOG_LEVEL": "WARNING",
+        "RUNLANE_DATA_DIR": str(REPO_ROOT / "documents" / "data"),
+    }
+    command = [sys.executable, "-m", "uvicorn", "app.api.main:app", "--port", str(port)]
+    command += ["--log-level", "warning", "--no-access-log", *SERVER_OPTIONS]
+    process = subprocess.Popen(command, cwd=root, env=env, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    URL_ROOTS[url] = root
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    try:
+        yield url, process.pid
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def cpu_s(pid: int) -> float:
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) / TICKS, int(fields[12]) / TICKS
+
+
+def finished(url: str) -> int:
+    """Terminal runs, read from the server's index directly so that counting costs it nothing."""
+    index = URL_ROOTS[url] / "output" / ".runlane" / "index.sqlite3"
+    with sqlite3.connect(f"file:{index}?mode=ro", uri=True) as conn:
+        row = conn.execute(
+            "SELECT COUNT(*) FROM runs WHERE status IN ('completed','completed_with_gaps','failed','stopped')"
+        ).fetchone()
+    return int(row[0])
+
+
+def wrk(url: str, seconds: float, connections: int, script: Path) -> str:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(script), url]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"{errors.group(1)} POSTs were refused:\n{out}")
+    return out
+
+
+def percentile_ms(out: str, label: str) -> float:
+    match = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out)
+    assert match, out
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def throughput(url: str, pid: int, seconds: float, script: Path) -> tuple[float, float, int]:
+    """Runs/s from the first POST to the last terminal state, and server CPU ms per run."""
+    before, cpu_before, started = finished(url), cpu_s(pid), time.monotonic()
+    out = wrk(f"{url}/api/v1/runs", seconds, 16, script)
+    posted = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    while finished(url) - before < posted:
+        time.sleep(0.01)
+    elapsed = time.monotonic() - started
+    return posted / elapsed, (cpu_s(pid) - cpu_before) * 1000 / posted, posted
+
+
+def fsyncs_per_run(url: str, pid: int, script: Path) -> float:
+    tracer = subprocess.Popen(
+        ["strace", "-f", "-c", "-e", "trace=fsync,fdatasync,syncfs,sync_file_range", "-p", str(pid)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.0)  # strace attaches to every thread
+    before = finished(url)
+    out = wrk(f"{url}/api/v1/runs", 2, 4, script)
+    posted = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    while finished(url) - before < posted:
+        time.sleep(0.01)
+    time.sleep(0.5)
+    tracer.send_signal(signal.SIGINT)
+    report = tracer.communicate(timeout=30)[1]
+    rows = re.finditer(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+\d*\s*(\w+)$", report, re.M)
+    calls = sum(int(row.group(1)) for row in rows if row.group(2) != "total")
+    return calls / posted
+
+
+def post_latency(url: str, seconds: float, script: Path) -> tuple[float, float]:
+    out = wrk(f"{url}/api/v1/runs", seconds, 1, script)
+    return percentile_ms(out, "50"), percentile_ms(out, "99")
+
+
+def pickup_ms(url: str, count: int = 60) -> float:
+    """Median of created_at -> started_at (server clocks, millisecond resolution)."""
+    delays = []
+    with httpx.Client(timeout=30) as client:
+        for _ in range(count):
+            posted = client.post(
+                f"{url}/api/v1/runs", content=BODY, headers={"content-type": "application/json"}
+            )
+            run = posted.json()["run_id"]
+            while (status := client.get(f"{url}/api/v1/runs/{run}/status").json())["started_at"] is None:
+                time.sleep(0.002)
+            waited = parse_iso(status["started_at"]) - parse_iso(status["created_at"])
+            delays.append(waited.total_seconds() * 1000)
+            time.sleep(0.02)  # idle between runs
+    return statistics.median(delays)
+
+
+def seed_history(root: Path, count: int) -> None:
+    """`count` finished runs on disk, written quickly (no fsync: they only need to exist)."""
+    output = root / "output"
+    stamp = iso(utc_now())
+    assert stamp is not None
+    for number in range(count):
+        run_id = f"history-{number:07d}"
+        state = RunState(
+            run_id=run_id,
+            status=RunStatus.COMPLETED,
+            created_at=stamp,
+            updated_at=stamp,
+            completed_at=stamp,
+            timeout_s=60,
+            request={"question": "old"},
+        )
+        (output / run_id).mkdir(parents=True)
+        (output / run_id / STATE_FILE).write_bytes(state.model_dump_json().encode())
+    RunReaper(RunStore(output), orphan_after_s=30, timeout_grace_s=0).reconcile_index()
+
+
+# -- Celery on Redis, the same no-op work --------------------------------------------------------
+
+BROKER = os.environ.get("BENCH_BROKER", "redis://127.0.0.1:6379/15")
+
+
+def celery_app() -> object:
+    from celery import Celery
+
+    app = Celery("bench_lifecycle", broker=BROKER)
+    app.conf.update(task_ignore_result=True, worker_prefetch_multiplier=4, worker_hijack_root_logger=False)
+
+    @app.task(name="bench.noop")
+    def noop(counter: str) -> None:
+        import redis
+
+        redis.Redis.from_url(BROKER).incr(counter)
+
+    return app
+
+
+def celery_throughput(jobs: int) -> float:
+    """No-op jobs/s from the first send to the last completion, prefork worker of 2 processes."""
+    import redis
+
+    queue = f"bench-{os.getpid()}"
+    counter = f"{queue}-done"
+    env = {**os.environ, "PYTHONPATH": f"{REPO_ROOT}:{REPO_ROOT / 'scripts'}"}
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench_lifecycle:celery",
+            "worker",
+            "-Q",
+            queue,
+            "--pool",
+            "prefork",
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "warning",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis.from_url(BROKER)
+    try:
+        app = celery
+        app.send_task("bench.noop", args=["warm-up"], queue=queue)
+        while client.get("warm-up") is None:
+            time.sleep(0.05)
+        client.delete("warm-up", counter)
+        started = time.monotonic()
+        for _ in range(jobs):
+            app.send_task("bench.noop", args=[counter], queue=queue)
+        while int(client.get(counter) or 0) < jobs:
+            time.sleep(0.005)
+        return jobs / (time.monotonic() - started)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        client.delete(counter, queue)
+
+
+celery = celery_app()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--history", type=int, default=100_000)
+    parser.add_argument("--celery-jobs", type=int, default=3000)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="runlane-bench-lifecycle-"))
+    script = root / "post.lua"
+    script.write_text(LUA)
+    (root / "documents").mkdir()
+    (root / "documents" / "note.md").write_text("# Note\n\nSolar subsidies fund rooftop panels.\n")
+    noop = "bench_lifecycle:noop_pipeline"
+    try:
+        with server(_fresh(root, "a"), noop) as (url, pid):
+            pickup = pickup_ms(url)
+            idle_p50, idle_p99 = post_latency(url, args.seconds, script)
+            rate, cpu_ms, posted = throughput(url, pid, args.seconds, script)
+            fsyncs = fsyncs_per_run(url, pid, script)
+        celery_rate = celery_throughput(args.celery_jobs)
+        print(
+            f"no-op lifecycle: {rate:,.0f} runs/s ({posted} runs), "
+            f"Celery 5 + Redis: {celery_rate:,.0f} jobs/s"
+            f" -> {rate / celery_rate:.2f}x"
+        )
+        print(f"server CPU per run: {cpu_ms:.2f} ms; fsyncs per run: {fsyncs:.1f}")
+        print(f"POST latency, no-op pipeline, one connection: p50 {idle_p50:.2f} ms, p99 {idle_p99:.2f} ms")
+        print(f"pickup (created_at -> started_at), idle server: p50 {pickup:.1f} ms")
+        small = _fresh(root, "small")
+        seed_history(small, 100)
+        with server(small, noop) as (url, _):
+            small_p50, _ = post_latency(url, args.seconds, script)
+        big = _fresh(root, "big")
+        seed_history(big, args.history)
+        with server(big, noop) as (url, _):
+            big_p50, _ = post_latency(url, args.seconds, script)
+        print(
+            f"POST p50 with 100 runs on disk: {small_p50:.2f} ms; with {args.history:,}: {big_p50:.2f} ms"
+            f" -> {big_p50 / small_p50:.2f}x"
+        )
+        with server(_fresh(root, "busy"), "app.modules.orchestrator.module:run_pipeline") as (url, _):
+            busy_p50, busy_p99 = post_latency(url, args.seconds, script)
+        print(f"POST latency while the default pipeline runs: p50 {busy_p50:.2f} ms, p99 {busy_p99:.2f} ms")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _fresh(root: Path, name: str) -> Path:
+    folder = root / name
+    (folder / "documents").mkdir(parents=True)
+    shutil.copytree(REPO_ROOT / "documents", folder / "documents", dirs_exist_ok=True)
+    return folder
+
+
+if __name__ == "__main__":
+    main()
