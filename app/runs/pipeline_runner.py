@@ -95,7 +95,7 @@ class PipelineRunner:
         return finished
 
     def _context(self, state: RunState, stopping: threading.Event) -> RunContext:
-        request = state.request if state.request is not None else self.store.read_request(state.run_id)
+        request = self.store.request_of(state)
         options = RunOptions(
             question=str(request["question"]),
             markdown_path=resolve_markdown_path(

@@ -158,7 +158,7 @@ class RunService:
 
     def detail(self, run_id: str) -> dict[str, Any]:
         view = self.store.status_view(run_id)
-        request = self.store.read_request(run_id)
+        request = self.store.request_of(view.state)
         return {
             **view.state.public_status(),
             "request": request,

@@ -223,9 +223,13 @@ class RunStore:
         return RunGoneError(run_id, str(deleted_at))
 
     def read_request(self, run_id: str) -> dict[str, Any]:
-        state = self.get(run_id)
+        return self.request_of(self.get(run_id))
+
+    def request_of(self, state: RunState) -> dict[str, Any]:
+        """The accepted request: in the state, or in `request.json` for runs made before."""
         if state.request is not None:
             return state.request
+        run_id = state.run_id
         try:
             value = orjson.loads(read_regular(f"{self._root_str}/{run_id}/{REQUEST_FILE}")[0])
         except FileNotFoundError:
