@@ -34,6 +34,7 @@ router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["runs"])
             "headers": {"Location": LOCATION},
         },
         202: {"headers": {"Location": LOCATION}},
+        400: problem_doc("The body could not be read as text (BAD_REQUEST), e.g. it is not UTF-8."),
         409: problem_doc(
             "run_id already exists (RUN_ID_CONFLICT), also when an Idempotency-Key "
             "names a run it did not create."
