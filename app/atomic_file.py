@@ -33,7 +33,8 @@ def fsync_dir(directory: Path | str) -> None:
         os.close(fd)
 
 
-def _replace(folder: str, name: str, data: bytes, durable: bool) -> None:
+def stage(folder: str, name: str, data: bytes, durable: bool) -> str:
+    """Write `data` to a temp file beside `folder/name` and return its path; `publish` renames it."""
     # A name unique to this process and write: cheaper than mkstemp's random probing.
     temp = f"{folder}/.{name}.{os.getpid()}.{next(_counter)}{TEMP_SUFFIX}"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
@@ -46,10 +47,23 @@ def _replace(folder: str, name: str, data: bytes, durable: bool) -> None:
                 os.fsync(fd)
         finally:
             os.close(fd)
+    except BaseException:
+        discard(temp)
+        raise
+    return temp
+
+
+def discard(temp: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temp)
+
+
+def _replace(folder: str, name: str, data: bytes, durable: bool) -> None:
+    temp = stage(folder, name, data, durable)
+    try:
         os.replace(temp, f"{folder}/{name}")
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
+        discard(temp)
         raise
 
 

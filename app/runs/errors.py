@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class RunlaneError(Exception):
     """Base of every error a client can cause; `code` is stable and machine-readable."""
@@ -122,3 +124,15 @@ class StorageFullError(RunlaneError):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__(f"The server's output disk is full; nothing was saved. Retry in {retry_after_s} s.")
         self.retry_after_s = retry_after_s
+
+
+_OUT_OF_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def storage_failure(exc: OSError, retry_after_s: int = 30) -> Exception:
+    """What a failed write means to a client: a full disk is its 507, anything else stays itself."""
+    if exc.errno in _OUT_OF_SPACE:
+        failure = StorageFullError(retry_after_s)
+        failure.__cause__ = exc
+        return failure
+    return exc

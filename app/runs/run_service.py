@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from app.runs.run_listing import Page, list_page
 from app.runs.run_reaper import RunReaper
 from app.runs.run_state import RunState, RunStatus
 from app.runs.run_store import RunStore
+from app.runs.store_writer import Change, Prepared
 from app.runs.thread_executor import ThreadExecutor
 from app.runs.upkeep import Upkeep
 
@@ -88,24 +90,42 @@ class RunService:
     def shutdown(self) -> None:
         self.upkeep.stop()
         self.executor.shutdown()
+        self.store.close()
 
     def is_alive(self) -> bool:
         return self.executor.is_alive() and self.upkeep.is_alive()
 
     def accept(self, request: dict[str, Any], idempotency_key: str | None = None) -> Accepted:
         """Validate, persist durably, queue for execution; never waits for the pipeline."""
+        return self.submit_accept(request, idempotency_key).result()
+
+    def submit_accept(self, request: dict[str, Any], idempotency_key: str | None = None) -> Future[Accepted]:
+        """`accept` on the store's writer thread, so that creations share its group commits."""
+        return self.store.writer.submit(lambda: self._prepare_accept(request, idempotency_key))
+
+    def _prepare_accept(self, request: dict[str, Any], key: str | None) -> Prepared[Accepted]:
         resolve_markdown_path(
             self.settings.documents_root, request.get("markdown_path"), excluded=self.store.root
         )
         timeout_s = self._timeout(request.get("timeout_s"))
-        if idempotency_key is None:
-            self._check_queue()
-            state = self.store.create(request, request.get("run_id"), timeout_s)
-            self.executor.submit(state.run_id)
-            return Accepted(state, created=True)
-        return self._accept_idempotent(request, idempotency_key, timeout_s)
+        if key is not None:
+            return self._prepare_idempotent(request, key, timeout_s)
+        self._check_queue()
+        state = self.store.new_state(request, request.get("run_id"), timeout_s)
 
-    def _accept_idempotent(self, request: dict[str, Any], key: str, timeout_s: float) -> Accepted:
+        def created(change: Change | None) -> Accepted:
+            if change is not None and change.published:
+                self.executor.submit(state.run_id)
+                return Accepted(state, created=True)
+            if request.get("run_id") is not None:
+                raise self.store.conflict_error(state.run_id)
+            retried = self.store.create(request, None, timeout_s)  # a generated id collided
+            self.executor.submit(retried.run_id)
+            return Accepted(retried, created=True)
+
+        return self.store.creation(state), created
+
+    def _prepare_idempotent(self, request: dict[str, Any], key: str, timeout_s: float) -> Prepared[Accepted]:
         """A key only ever answers with the run it created itself."""
         body_hash = hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()
         digest = key_digest(key)
@@ -114,27 +134,30 @@ class RunService:
         if not index.claim_idempotency_key(key, body_hash, run_id, self.settings.idempotency_ttl_s):
             record = index.idempotency_record(key)
             if record is None:  # expired between the two reads: treat as a fresh key
-                return self._accept_idempotent(request, key, timeout_s)
+                return self._prepare_idempotent(request, key, timeout_s)
             if record[0] != body_hash:
                 raise IdempotencyKeyReusedError(key)
             run_id = record[1]
             existing = self._made_by(run_id, digest)
             if existing is not None:
-                return Accepted(existing, created=False)
+                return None, lambda _: Accepted(existing, created=False)
         self._check_queue()
-        try:
-            state = self.store.create(request, run_id, timeout_s, idempotency_key=digest)
-        except RunIdConflictError:
+        state = self.store.new_state(request, run_id, timeout_s, idempotency_key=digest)
+
+        def created(change: Change | None) -> Accepted:
+            if change is not None and change.published:
+                self.executor.submit(run_id)
+                return Accepted(state, created=True)
             try:
                 existing = self._made_by(run_id, digest)
             except RunIdConflictError:
                 index.release_idempotency_key(key, run_id)  # it made nothing: free it again
-                raise
+                raise self.store.conflict_error(run_id) from None
             if existing is None:
-                raise
+                raise self.store.conflict_error(run_id)
             return Accepted(existing, created=False)
-        self.executor.submit(state.run_id)
-        return Accepted(state, created=True)
+
+        return self.store.creation(state), created
 
     def _made_by(self, run_id: str, digest: str) -> RunState | None:
         """The run, if this key created it; None while it does not exist yet.  A run of the

@@ -70,7 +70,7 @@ def test_a_full_disk_answers_507_creates_nothing_and_recovers(small_disk: Path, 
 
 
 class IndexOnAFullDisk(RunStore):
-    def index_state(self, state: object) -> None:
+    def index_rows(self, rows: object) -> None:
         raise sqlite3.OperationalError("database or disk is full")
 
 

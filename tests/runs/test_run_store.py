@@ -271,7 +271,7 @@ def test_deleted_run_leaves_a_tombstone(store: RunStore) -> None:
     store.delete(run_id)
     with pytest.raises(RunGoneError):
         store.get(run_id)
-    assert sorted(p.name for p in (store.root / run_id).iterdir()) == [".lock", "tombstone.json"]
+    assert sorted(p.name for p in (store.root / run_id).iterdir()) == ["tombstone.json"]
     with pytest.raises(RunGoneError):  # run ids are never reused
         store.create(REQUEST, run_id, 60)
 

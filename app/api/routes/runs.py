@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
-import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
@@ -61,8 +61,9 @@ async def create_run(
     ] = None,
 ) -> Response:
     """Start a run; answers at once with its id and URLs while the pipeline works in the background."""
-    # One hop to a worker thread for the durable writes; the event loop never waits on a disk.
-    accepted = await anyio.to_thread.run_sync(service(request).accept, body.model_dump(), idempotency_key)
+    # The store's writer thread validates and persists it with whatever else is being written
+    # (group commit); the event loop only awaits the outcome, never a disk.
+    accepted = await asyncio.wrap_future(service(request).submit_accept(body.model_dump(), idempotency_key))
     links = run_links(accepted.state.run_id)
     payload = {"run_id": accepted.state.run_id, "status": accepted.state.status.value, **links}
     return Response(

@@ -172,7 +172,7 @@ def test_delete_removes_a_finished_run_and_later_requests_answer_410(settings: S
         assert_problem(client.get(f"/api/v1/runs/{run_id}"), 410, "RUN_GONE")
         assert_problem(client.delete(f"/api/v1/runs/{run_id}"), 410, "RUN_GONE")
         assert client.get("/api/v1/runs").json()["runs"] == []
-        assert sorted(p.name for p in (settings.output_dir / run_id).iterdir()) == [".lock", "tombstone.json"]
+        assert sorted(p.name for p in (settings.output_dir / run_id).iterdir()) == ["tombstone.json"]
 
 
 def test_delete_of_a_queued_or_running_run_is_409(one_worker: TestClient, gated: GatedPipeline) -> None:
