@@ -32,10 +32,9 @@ T = TypeVar("T")
 IndexRow = tuple[str, int, str, int | None]  # run_id, created_ns, status, finished_ns
 
 _MAX_BATCH = 256
-_IDLE_EXIT_S = 5.0
 
 
-def _syncfs_function() -> Callable[[int], int] | None:
+def _libc_syncfs() -> Callable[[int], int] | None:
     if not sys.platform.startswith("linux"):
         return None
     libc = ctypes.CDLL(None, use_errno=True)
@@ -43,7 +42,23 @@ def _syncfs_function() -> Callable[[int], int] | None:
     return function
 
 
-_SYNCFS = _syncfs_function()
+_LIBC_SYNCFS = _libc_syncfs()
+
+
+def syncfs(root: str) -> None:
+    """Flush the file system holding `root`, data and metadata, and wait for it."""
+    assert _LIBC_SYNCFS is not None
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if _LIBC_SYNCFS(fd) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+    finally:
+        os.close(fd)
+
+
+FileSystemSync = Callable[[str], None]
+DEFAULT_SYNC: FileSystemSync | None = syncfs if _LIBC_SYNCFS is not None else None
 
 
 class Change:
@@ -150,9 +165,19 @@ class _Job(Generic[T]):
 class StoreWriter:
     """One thread, started on demand, that commits changes in batches."""
 
-    def __init__(self, root: str, on_indexed: Callable[[list[IndexRow]], None]) -> None:
+    def __init__(
+        self,
+        root: str,
+        on_indexed: Callable[[list[IndexRow]], None],
+        *,
+        sync: FileSystemSync | None = DEFAULT_SYNC,
+        idle_exit_s: float = 5.0,
+    ) -> None:
+        """`sync` flushes a whole file system; without one, every file and folder is fsynced."""
         self._root = root
         self._on_indexed = on_indexed
+        self._sync = sync
+        self._idle_exit_s = idle_exit_s
         self._queue: list[_Job[Any]] = []
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -193,7 +218,7 @@ class StoreWriter:
         while True:
             with self._lock:
                 if not self._queue and not self._closed:
-                    self._wake.wait(_IDLE_EXIT_S)
+                    self._wake.wait(self._idle_exit_s)
                 if not self._queue:
                     self._thread = None  # idle (or closed): the next submit starts a new one
                     return
@@ -232,7 +257,7 @@ class StoreWriter:
     def _write_batch(self, changes: list[Change]) -> dict[Change, BaseException]:
         """Stage, sync, put in place, sync; returns the changes that failed, with why."""
         failed: dict[Change, BaseException] = {}
-        fsync_each = _SYNCFS is None
+        fsync_each = self._sync is None
         for change in changes:
             try:
                 change.stage(fsync=fsync_each and change.durable)
@@ -264,22 +289,13 @@ class StoreWriter:
                 for folder in {folder for change in changes for folder in change.folders()}:
                     atomic_file.fsync_dir(folder)
             else:
-                self._syncfs()
+                assert self._sync is not None
+                self._sync(self._root)
         except OSError as exc:
             for change in changes:
                 change.clean_up()
                 change.take_back()
                 failed[change] = storage_failure(exc)
-
-    def _syncfs(self) -> None:
-        assert _SYNCFS is not None
-        fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            if _SYNCFS(fd) != 0:
-                code = ctypes.get_errno()
-                raise OSError(code, os.strerror(code))
-        finally:
-            os.close(fd)
 
 
 def _was_published(change: Change | None) -> bool:

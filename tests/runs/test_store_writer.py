@@ -1,0 +1,207 @@
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+
+from app.runs.errors import StorageFullError
+from app.runs.store_writer import DEFAULT_SYNC, Change, IndexRow, Prepared, StoreWriter
+from tests.conftest import wait_until
+
+
+class Syncs:
+    """A file-system sync that counts its calls and can be made to fail."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.failure: OSError | None = None
+
+    def __call__(self, root: str) -> None:
+        self.calls += 1
+        if self.failure is not None:
+            raise self.failure
+        if DEFAULT_SYNC is not None:
+            DEFAULT_SYNC(root)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / ".staging").mkdir()
+    return tmp_path
+
+
+@pytest.fixture
+def indexed() -> list[IndexRow]:
+    return []
+
+
+@pytest.fixture
+def syncs() -> Syncs:
+    return Syncs()
+
+
+@pytest.fixture
+def writer(root: Path, indexed: list[IndexRow], syncs: Syncs) -> Iterator[StoreWriter]:
+    writer = StoreWriter(str(root), indexed.extend, sync=syncs)
+    yield writer
+    writer.close()
+
+
+def new_run(root: Path, run_id: str) -> Change:
+    return Change(
+        f"{root}/.staging/{run_id}",
+        {"state.json": run_id.encode()},
+        publish=f"{root}/{run_id}",
+        index_row=(run_id, 1, "queued", None),
+    )
+
+
+def published(change: Change | None) -> bool:
+    return change is not None and change.published
+
+
+def held(gate: threading.Event, change: Change) -> Callable[[], Prepared[bool]]:
+    """A job whose preparation waits for `gate`, keeping the writer busy meanwhile."""
+
+    def prepare() -> Prepared[bool]:
+        gate.wait(30)
+        return change, published
+
+    return prepare
+
+
+def test_changes_waiting_together_share_two_syncs(writer: StoreWriter, root: Path, syncs: Syncs) -> None:
+    gate = threading.Event()
+    first = writer.submit(held(gate, new_run(root, "first")))
+    waiting = [writer.submit(lambda i=i: (new_run(root, f"run-{i}"), published)) for i in range(10)]
+    gate.set()
+    assert first.result(30) is True
+    assert all(future.result(30) for future in waiting)
+    # One batch for the first run, one for the ten that queued behind it: two syncs each.
+    assert syncs.calls == 4
+    assert sorted(os.listdir(root)) == sorted([".staging", "first", *[f"run-{i}" for i in range(10)]])
+    assert not os.listdir(root / ".staging")
+
+
+def test_published_runs_are_indexed_in_one_call_per_batch(
+    writer: StoreWriter, root: Path, indexed: list[IndexRow]
+) -> None:
+    assert writer.write(new_run(root, "a"))
+    assert indexed == [("a", 1, "queued", None)]
+
+
+def test_files_replace_their_namesakes_and_leave_no_temp_files(writer: StoreWriter, root: Path) -> None:
+    (root / "run").mkdir()
+    (root / "run" / "state.json").write_text("old")
+    assert writer.write(Change(f"{root}/run", {"final.md": b"# answer\n", "state.json": b"new"}))
+    assert (root / "run" / "state.json").read_text() == "new"
+    assert sorted(os.listdir(root / "run")) == ["final.md", "state.json"]
+
+
+def test_a_taken_run_id_is_not_published_and_its_staging_is_removed(writer: StoreWriter, root: Path) -> None:
+    assert writer.write(new_run(root, "same"))
+    assert writer.write(new_run(root, "same")) is False
+    assert (root / "same" / "state.json").read_text() == "same"
+    assert not os.listdir(root / ".staging")
+
+
+def test_a_failed_sync_fails_the_batch_and_takes_new_runs_back(
+    writer: StoreWriter, root: Path, syncs: Syncs, indexed: list[IndexRow]
+) -> None:
+    syncs.failure = OSError(errno.EIO, "Input/output error")
+    with pytest.raises(OSError, match="Input/output"):
+        writer.write(new_run(root, "lost"))
+    assert not (root / "lost").exists() and not os.listdir(root / ".staging")
+    assert indexed == []
+
+
+def test_a_full_disk_fails_only_the_change_that_did_not_fit(writer: StoreWriter, root: Path) -> None:
+    gate = threading.Event()
+    first = writer.submit(held(gate, new_run(root, "first")))
+
+    class DoesNotFit(Change):
+        def stage(self, fsync: bool) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    full = writer.submit(lambda: (DoesNotFit(f"{root}/first", {"big": b"x"}), published))
+    fits = writer.submit(lambda: (new_run(root, "fits"), published))
+    gate.set()
+    assert first.result(30) is True
+    with pytest.raises(StorageFullError):
+        full.result(30)
+    assert fits.result(30) is True
+
+
+def test_an_error_while_preparing_reaches_its_caller_only(writer: StoreWriter, root: Path) -> None:
+    def broken() -> Prepared[bool]:
+        raise ValueError("invalid request")
+
+    failing = writer.submit(broken)
+    with pytest.raises(ValueError, match="invalid request"):
+        failing.result(30)
+    assert writer.write(new_run(root, "after"))
+
+
+def test_a_completion_may_write_again_without_waiting_on_itself(writer: StoreWriter, root: Path) -> None:
+    def then_another(change: Change | None) -> bool:
+        return writer.write(new_run(root, "second"))
+
+    assert writer.submit(lambda: (new_run(root, "first"), then_another)).result(30) is True
+    assert (root / "second" / "state.json").exists()
+
+
+def test_without_a_file_system_sync_every_file_and_folder_is_fsynced(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    writer = StoreWriter(str(root), lambda rows: None, sync=None)
+    try:
+        assert writer.write(new_run(root, "run"))
+    finally:
+        writer.close()
+    # The state file, then the published folder and its parent.
+    assert len(synced) == 3
+
+
+def test_the_thread_leaves_when_idle_and_comes_back_on_demand(root: Path) -> None:
+    writer = StoreWriter(str(root), lambda rows: None, idle_exit_s=0.01)
+    try:
+        assert writer.write(new_run(root, "one"))
+        wait_until(lambda: not any(t.name == "runlane-writer" for t in threading.enumerate()))
+        assert writer.write(new_run(root, "two"))
+    finally:
+        writer.close()
+
+
+def test_a_closed_writer_refuses_work(root: Path) -> None:
+    writer = StoreWriter(str(root), lambda rows: None)
+    writer.close()
+    with pytest.raises(RuntimeError):
+        writer.submit(lambda: (None, published))
+
+
+def test_futures_resolve_for_waiters_on_other_threads(writer: StoreWriter, root: Path) -> None:
+    results: list[Future[bool]] = []
+    threads = [
+        threading.Thread(
+            target=lambda i=i: results.append(writer.submit(lambda: (new_run(root, f"t{i}"), published)))
+        )
+        for i in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(str(f.result(30)) for f in results) == ["True"] * 8
