@@ -83,9 +83,11 @@ class RunIndex:
             (run_id, created_ns, status),
         )
 
-    def count(self, status: str) -> int:
-        """Runs in one status; reads only that status's slice of the index."""
-        row = self._connect().execute("SELECT COUNT(*) FROM runs WHERE status = ?", (status,)).fetchone()
+    def count(self, status: str, up_to: int | None = None) -> int:
+        """Runs in one status; reads only that status's slice of the index, and no more than
+        `up_to` rows of it (a backpressure check needs to know "at least N", not how many)."""
+        query = "SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE status = ? LIMIT ?)"
+        row = self._connect().execute(query, (status, -1 if up_to is None else up_to)).fetchone()
         return int(row[0])
 
     def remove(self, run_id: str) -> None:

@@ -205,5 +205,6 @@ class RunService:
         return value
 
     def _check_queue(self) -> None:
-        if self.store.index.count(RunStatus.QUEUED.value) >= self.settings.max_queued:
+        limit = self.settings.max_queued
+        if self.store.index.count(RunStatus.QUEUED.value, up_to=limit) >= limit:
             raise QueueFullError(self.settings.max_queued, self.settings.poll_interval_s)
