@@ -8,7 +8,9 @@ folder serialise on SQLite's lock and readers only ever see a whole, committed i
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -80,19 +82,31 @@ class PassageIndex:
         self._conn = self._open()
 
     def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
+            return self._connect()
+        except sqlite3.OperationalError:
+            raise  # busy or locked: another process is using it, which is no damage
         except sqlite3.DatabaseError:
-            conn.close()
             # A damaged cache is only a cache: start it afresh.
             for suffix in ("", "-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
                     Path(f"{self.path}{suffix}").unlink()
-            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+            return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+        # Switching to WAL answers "locked" at once to a concurrent opener, without waiting:
+        # openers (threads or processes) take turns on a lock file instead.
+        lock = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
+            conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
+        except BaseException:
+            conn.close()
+            raise
+        finally:
+            os.close(lock)
         return conn
 
     def close(self) -> None:
