@@ -16,7 +16,8 @@ import anyio.to_thread
 import orjson
 
 from app.runs.errors import RunGoneError, RunNotFoundError, RunStateUnreadableError
-from app.runs.run_log import RUN_LOG_FILE, read_run_log
+from app.runs.run_log import RUN_LOG_FILE, catch_up, read_run_log
+from app.runs.run_state import RunStatus
 from app.runs.run_store import RunStore
 
 POLL_INTERVAL_S = 0.25
@@ -31,7 +32,7 @@ def numbered(log: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
 
 async def run_events(store: RunStore, run_id: str, last_event_id: int = 0) -> AsyncIterator[dict[str, Any]]:
     sent = last_event_id
-    log_key: tuple[int, int, int] | None = None
+    log_key: tuple[int, int, int, RunStatus] | None = None
     run_dir = store.run_dir(run_id)
     while True:
         # The state is read before the log, and the log is written before the state, so a
@@ -42,14 +43,15 @@ async def run_events(store: RunStore, run_id: str, last_event_id: int = 0) -> As
             return  # deleted or damaged while followed: nothing more will happen to it
         try:
             st = os.stat(run_dir / RUN_LOG_FILE)
-            key = (st.st_ino, st.st_mtime_ns, st.st_size)
+            key = (st.st_ino, st.st_mtime_ns, st.st_size, view.state.status)
         except FileNotFoundError:
-            key = None
+            key = (0, 0, 0, view.state.status)
         if key != log_key:
             log_key = key
             log = await anyio.to_thread.run_sync(
                 read_run_log, run_dir, view.state.created_at, store.pipeline_name
             )
+            catch_up(log, view.state)  # a claim is logged with the run's next write
             for event_id, event in numbered(log):
                 if event_id > sent:
                     sent = event_id

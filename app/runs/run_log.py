@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from app.runs.regular_files import read_regular
-from app.runs.run_state import parse_iso
+from app.runs.run_state import RunState, parse_iso
 
 RUN_LOG_FILE = "run.json"
 MAX_EVENTS = 2000
@@ -37,6 +37,18 @@ def read_run_log(run_dir: Path, created_at: str = "", pipeline: str = "") -> dic
     if not isinstance(value, dict) or not isinstance(value.get("events"), list):
         return new_run_log(run_dir.name, created_at, pipeline)
     return value
+
+
+def catch_up(log: dict[str, Any], state: RunState) -> dict[str, Any]:
+    """Add the `running` event of a claim, which is not logged when it happens (it would cost
+    each run a file write): the state holds when and by whom, so the event is the same whether
+    the next write adds it or a live event stream reads it before that."""
+    if state.started_at is not None and log.get("status") == "queued":
+        running: dict[str, Any] = {"at": state.started_at, "event": "status", "status": "running"}
+        if state.owner is not None:
+            running["owner"] = state.owner.model_dump()
+        add_event(log, running)
+    return log
 
 
 def _close_open_stage(log: dict[str, Any], at: str) -> None:

@@ -62,7 +62,6 @@ REQUEST_FILE = "request.json"  # runs made before the request moved into the sta
 FINAL_FILE = "final.md"
 CONTEXT_FILE = "context_bundle.json"
 TOMBSTONE_FILE = "tombstone.json"
-HEARTBEAT_FILE = "heartbeat"
 LOCK_FILE = ".lock"  # the lock of runs made before the folder itself was locked
 META_DIR = ".runlane"
 STAGING_DIR = ".staging"
@@ -262,6 +261,7 @@ class RunStore:
         # event logged; the artifacts before both, so a terminal state never lacks them.
         if event is not None:
             log = run_log.read_run_log(run_dir, state.created_at, self.pipeline_name)
+            run_log.catch_up(log, state)
             run_log.add_event(log, {"at": state.updated_at, **event}, traceback, detail)
             files[run_log.RUN_LOG_FILE] = atomic_file.json_bytes(log)
         files[STATE_FILE] = state.model_dump_json().encode()
@@ -321,6 +321,7 @@ class RunStore:
         event: dict[str, Any] | None = None,
         artifacts: dict[str, bytes] | None = None,
         durable: bool = True,
+        logged: bool = True,
         traceback: str | None = None,
         detail: str | None = None,
         **changes: Any,
@@ -339,7 +340,7 @@ class RunStore:
         self._write(
             run_dir,
             new,
-            event,
+            event if logged else None,
             artifacts=artifacts,
             durable=durable,
             reindex=target is not None,
@@ -360,14 +361,15 @@ class RunStore:
         with self.exclusive(run_id) as (run_dir, state):
             if state.status is not RunStatus.QUEUED:
                 return None
-            self.touch_heartbeat(run_id)
             deadline = utc_now() + timedelta(seconds=state.timeout_s)
+            # The state alone: its rename is the first heartbeat (the folder's mtime), and the
+            # log gets the `running` event with its next write (see run_log.catch_up).
             return self.commit(
                 run_dir,
                 state,
                 RunStatus.RUNNING,
                 durable=False,
-                event={"owner": owner.model_dump()},
+                logged=False,
                 owner=owner,
                 deadline_at=iso(deadline),
             )
@@ -508,16 +510,13 @@ class RunStore:
     # -- heartbeats -------------------------------------------------------------------------
 
     def touch_heartbeat(self, run_id: str) -> None:
-        """Mark the run alive.  Only the file's mtime matters, so no temp file and no fsync."""
-        path = f"{self._root_str}/{run_id}/{HEARTBEAT_FILE}"
-        try:
-            os.utime(path)
-        except FileNotFoundError:
-            with contextlib.suppress(FileNotFoundError):  # the run folder itself is gone
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, atomic_file.FILE_MODE))
+        """Mark the run alive: the heartbeat is its folder's mtime, which every write in the
+        folder renews too, so it costs no file of its own."""
+        with contextlib.suppress(FileNotFoundError):  # the run folder itself is gone
+            os.utime(f"{self._root_str}/{run_id}")
 
     def heartbeat_age_s(self, run_id: str) -> float | None:
         try:
-            return time.time() - os.stat(f"{self._root_str}/{run_id}/{HEARTBEAT_FILE}").st_mtime
+            return time.time() - os.stat(f"{self._root_str}/{run_id}").st_mtime
         except FileNotFoundError:
             return None

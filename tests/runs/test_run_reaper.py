@@ -52,7 +52,7 @@ def owner_of(process: subprocess.Popen[bytes]) -> Owner:
 
 def age_heartbeat(store: RunStore, run_id: str, seconds: float) -> None:
     old = time.time() - seconds
-    os.utime(store.root / run_id / "heartbeat", (old, old))
+    os.utime(store.root / run_id, (old, old))
 
 
 def test_run_of_a_dead_process_is_failed_as_interrupted(store: RunStore, reaper: RunReaper) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import re
@@ -21,7 +22,9 @@ from app.runs.errors import (
     RunNotFoundError,
 )
 from app.runs.run_artifacts import parse_context, read_artifact
+from app.runs.run_events import run_events
 from app.runs.run_ids import is_valid_run_id, new_run_id
+from app.runs.run_log import RUN_LOG_FILE
 from app.runs.run_owner import current_owner
 from app.runs.run_state import TRANSITIONS, RunError, RunStatus
 from app.runs.run_store import (
@@ -282,3 +285,26 @@ def test_claim_is_exclusive(store: RunStore) -> None:
     assert store.claim(run_id, current_owner()) is not None
     assert other.claim(run_id, current_owner()) is None
     assert store.get(run_id).owner == current_owner()
+
+
+def test_a_claim_is_logged_with_the_next_write_and_streamed_with_the_same_id_before(store: RunStore) -> None:
+    run_id = store.create(REQUEST, None, 60).run_id
+    claimed = store.claim(run_id, current_owner())
+    assert claimed is not None and claimed.started_at is not None
+    assert not (store.root / run_id / RUN_LOG_FILE).exists()  # the claim wrote the state only
+
+    async def first_events(count: int) -> list[dict[str, str]]:
+        stream = run_events(store, run_id)
+        try:
+            return [await anext(stream) for _ in range(count)]
+        finally:
+            await stream.aclose()
+
+    live = asyncio.run(first_events(2))
+    assert [(e["id"], orjson.loads(e["data"])["status"]) for e in live] == [("1", "queued"), ("2", "running")]
+
+    store.finish(run_id, Outcome(RunStatus.COMPLETED, "answered", "# a\n", None, []))
+    events = orjson.loads((store.root / run_id / RUN_LOG_FILE).read_bytes())["events"]
+    assert [e.get("status") for e in events] == ["queued", "running", "completed"]
+    assert events[1] == orjson.loads(live[1]["data"])
+    assert events[1]["at"] == claimed.started_at

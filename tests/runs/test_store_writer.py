@@ -65,10 +65,14 @@ def published(change: Change | None) -> bool:
     return change is not None and change.published
 
 
-def held(gate: threading.Event, change: Change) -> Callable[[], Prepared[bool]]:
+def held(
+    gate: threading.Event, change: Change, taken: threading.Event | None = None
+) -> Callable[[], Prepared[bool]]:
     """A job whose preparation waits for `gate`, keeping the writer busy meanwhile."""
 
     def prepare() -> Prepared[bool]:
+        if taken is not None:
+            taken.set()
         gate.wait(30)
         return change, published
 
@@ -76,8 +80,9 @@ def held(gate: threading.Event, change: Change) -> Callable[[], Prepared[bool]]:
 
 
 def test_changes_waiting_together_share_two_syncs(writer: StoreWriter, root: Path, syncs: Syncs) -> None:
-    gate = threading.Event()
-    first = writer.submit(held(gate, new_run(root, "first")))
+    gate, taken = threading.Event(), threading.Event()
+    first = writer.submit(held(gate, new_run(root, "first"), taken))
+    assert taken.wait(30)  # the writer took the first change alone
     waiting = [writer.submit(lambda i=i: (new_run(root, f"run-{i}"), published)) for i in range(10)]
     gate.set()
     assert first.result(30) is True
@@ -121,8 +126,9 @@ def test_a_failed_sync_fails_the_batch_and_takes_new_runs_back(
 
 
 def test_a_full_disk_fails_only_the_change_that_did_not_fit(writer: StoreWriter, root: Path) -> None:
-    gate = threading.Event()
-    first = writer.submit(held(gate, new_run(root, "first")))
+    gate, taken = threading.Event(), threading.Event()
+    first = writer.submit(held(gate, new_run(root, "first"), taken))
+    assert taken.wait(30)
 
     class DoesNotFit(Change):
         def stage(self, fsync: bool) -> None:
