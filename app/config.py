@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,11 @@ class Settings(BaseSettings):
     )
     min_free_bytes: int = Field(
         256 * 1024 * 1024, ge=0, description="/ready answers 503 while the output disk has less free."
+    )
+    durable_sync: Literal["filesystem", "files"] = Field(
+        "filesystem",
+        description="How a batch of writes is made durable: one syncfs(2) of the output file system, "
+        "or an fsync of every file and folder (for an output disk that other programs write to heavily).",
     )
 
     heartbeat_interval_s: float = Field(5.0, gt=0, description="How often a running run is marked alive.")

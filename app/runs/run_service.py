@@ -69,7 +69,12 @@ class RunService:
     ) -> None:
         self.settings = settings
         retention = timedelta(days=settings.retention_days) if settings.retention_days else None
-        self.store = RunStore(settings.output_dir, settings.pipeline, retention)
+        self.store = RunStore(
+            settings.output_dir,
+            settings.pipeline,
+            retention,
+            sync_filesystem=settings.durable_sync == "filesystem",
+        )
         self.reaper = RunReaper(self.store, settings.orphan_after_s, settings.timeout_grace_s, retention)
         runner = PipelineRunner(
             self.store, pipeline or load_pipeline(settings.pipeline, settings), settings.documents_root

@@ -54,7 +54,7 @@ from app.runs.run_state import (
 )
 from app.runs.state_file import STATE_FILE, load_state
 from app.runs.status_cache import StatusCache, StatusView
-from app.runs.store_writer import Change, IndexRow, StoreWriter
+from app.runs.store_writer import DEFAULT_SYNC, Change, IndexRow, StoreWriter
 
 logger = logging.getLogger("runlane.store")
 
@@ -99,7 +99,13 @@ def storage_errors(retry_after_s: int = 30) -> Iterator[None]:
 
 
 class RunStore:
-    def __init__(self, output_dir: Path, pipeline_name: str = "", retention: timedelta | None = None) -> None:
+    def __init__(
+        self,
+        output_dir: Path,
+        pipeline_name: str = "",
+        retention: timedelta | None = None,
+        sync_filesystem: bool = True,
+    ) -> None:
         self.root = output_dir.resolve()
         self._root_str = str(self.root)
         self.retention = retention
@@ -110,7 +116,8 @@ class RunStore:
         self.index = RunIndex(self.root / META_DIR)
         self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
         self._statuses = StatusCache()
-        self.writer = StoreWriter(self._root_str, self.index_rows)
+        sync = DEFAULT_SYNC if sync_filesystem else None
+        self.writer = StoreWriter(self._root_str, self.index_rows, sync=sync)
 
     def close(self) -> None:
         self.writer.close()

@@ -163,7 +163,7 @@ class _Job(Generic[T]):
 
 
 class StoreWriter:
-    """One thread, started on demand, that commits changes in batches."""
+    """Writer threads, started on demand, that commit changes in batches."""
 
     def __init__(
         self,
@@ -171,35 +171,45 @@ class StoreWriter:
         on_indexed: Callable[[list[IndexRow]], None],
         *,
         sync: FileSystemSync | None = DEFAULT_SYNC,
+        threads: int = 2,
         idle_exit_s: float = 5.0,
     ) -> None:
-        """`sync` flushes a whole file system; without one, every file and folder is fsynced."""
+        """`sync` flushes a whole file system; without one, every file and folder is fsynced.
+        A second thread takes the next batch while the first waits for its syncs, so a change
+        never queues behind a whole batch."""
         self._root = root
         self._on_indexed = on_indexed
         self._sync = sync
+        self._max_threads = threads
         self._idle_exit_s = idle_exit_s
         self._queue: list[_Job[Any]] = []
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        self._thread: threading.Thread | None = None
+        self._threads: set[threading.Thread] = set()
+        self._idle = 0
         self._closed = False
 
+    @property
+    def syncs_filesystem(self) -> bool:
+        return self._sync is not None
+
     def submit(self, prepare: Callable[[], Prepared[T]]) -> Future[T]:
-        """Run `prepare` on the writer thread; commit the change it returns with the next batch;
+        """Run `prepare` on a writer thread; commit the change it returns with the next batch;
         the future resolves to what its completion returns once the change is durable."""
         job: _Job[T] = _Job(prepare)
-        if threading.current_thread() is self._thread:
+        if threading.current_thread() in self._threads:
             self._commit([job])  # a completion that writes again: no waiting on itself
             return job.future
         with self._lock:
             if self._closed:
                 raise RuntimeError("the store writer is closed")
             self._queue.append(job)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="runlane-writer", daemon=True)
-                self._thread.start()
-            elif len(self._queue) == 1:
+            if self._idle:
                 self._wake.notify()
+            elif len(self._threads) < self._max_threads:
+                thread = threading.Thread(target=self._run, name="runlane-writer", daemon=True)
+                self._threads.add(thread)
+                thread.start()
         return job.future
 
     def write(self, change: Change) -> bool:
@@ -209,18 +219,22 @@ class StoreWriter:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            thread = self._thread
-            self._wake.notify()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=30)
+            threads = list(self._threads)
+            self._wake.notify_all()
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=30)
 
     def _run(self) -> None:
+        me = threading.current_thread()
         while True:
             with self._lock:
                 if not self._queue and not self._closed:
+                    self._idle += 1
                     self._wake.wait(self._idle_exit_s)
+                    self._idle -= 1
                 if not self._queue:
-                    self._thread = None  # idle (or closed): the next submit starts a new one
+                    self._threads.discard(me)  # idle (or closed): the next submit starts another
                     return
                 batch, self._queue = self._queue[:_MAX_BATCH], self._queue[_MAX_BATCH:]
             self._commit(batch)

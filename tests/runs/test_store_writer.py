@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from app.config import Settings
 from app.runs.errors import StorageFullError
+from app.runs.run_service import RunService
 from app.runs.store_writer import DEFAULT_SYNC, Change, IndexRow, Prepared, StoreWriter
 from tests.conftest import wait_until
+from tests.support.pipelines import instant_pipeline
 
 
 class Syncs:
@@ -79,7 +82,8 @@ def held(
     return prepare
 
 
-def test_changes_waiting_together_share_two_syncs(writer: StoreWriter, root: Path, syncs: Syncs) -> None:
+def test_changes_waiting_together_share_two_syncs(root: Path, syncs: Syncs) -> None:
+    writer = StoreWriter(str(root), lambda rows: None, sync=syncs, threads=1)
     gate, taken = threading.Event(), threading.Event()
     first = writer.submit(held(gate, new_run(root, "first"), taken))
     assert taken.wait(30)  # the writer took the first change alone
@@ -91,6 +95,19 @@ def test_changes_waiting_together_share_two_syncs(writer: StoreWriter, root: Pat
     assert syncs.calls == 4
     assert sorted(os.listdir(root)) == sorted([".staging", "first", *[f"run-{i}" for i in range(10)]])
     assert not os.listdir(root / ".staging")
+    writer.close()
+
+
+def test_a_change_never_waits_behind_a_batch_that_another_thread_holds(
+    writer: StoreWriter, root: Path
+) -> None:
+    gate, taken = threading.Event(), threading.Event()
+    held_back = writer.submit(held(gate, new_run(root, "slow"), taken))
+    assert taken.wait(30)
+    assert writer.write(new_run(root, "quick"))  # the second thread commits it meanwhile
+    assert not held_back.done()
+    gate.set()
+    assert held_back.result(30) is True
 
 
 def test_published_runs_are_indexed_in_one_call_per_batch(
@@ -173,6 +190,7 @@ def test_without_a_file_system_sync_every_file_and_folder_is_fsynced(
 
     monkeypatch.setattr(os, "fsync", counting_fsync)
     writer = StoreWriter(str(root), lambda rows: None, sync=None)
+    assert not writer.syncs_filesystem
     try:
         assert writer.write(new_run(root, "run"))
     finally:
@@ -211,3 +229,15 @@ def test_futures_resolve_for_waiters_on_other_threads(writer: StoreWriter, root:
     for thread in threads:
         thread.join(30)
     assert sorted(str(f.result(30)) for f in results) == ["True"] * 8
+
+
+def test_the_setting_chooses_how_batches_are_made_durable(settings: Settings) -> None:
+    files = RunService(settings.model_copy(update={"durable_sync": "files"}), instant_pipeline)
+    default = RunService(settings, instant_pipeline)
+    try:
+        assert files.store.writer.syncs_filesystem is False
+        assert default.store.writer.syncs_filesystem is (DEFAULT_SYNC is not None)
+        assert files.accept({"question": "q", "markdown_path": "documents"}).created
+    finally:
+        files.shutdown()
+        default.shutdown()
