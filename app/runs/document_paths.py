@@ -6,6 +6,9 @@ folder, whatever the settings: otherwise runs would quote other runs' answers as
 
 from __future__ import annotations
 
+import functools
+import os
+import stat
 from pathlib import Path, PurePosixPath
 
 from app.runs.errors import InvalidRequestError
@@ -32,28 +35,40 @@ def resolve_markdown_path(root: Path, value: object, excluded: Path | None = Non
         raise InvalidRequestError(f"markdown_path '{raw}' must not contain '..'.")
     if any(part.startswith(".") for part in relative.parts if part != "."):
         raise InvalidRequestError(f"markdown_path '{raw}' names a hidden folder.")
-    base = root.resolve()
-    try:
-        resolved = _existing_folder(base.joinpath(*relative.parts), raw)
-    except OSError as exc:  # a name too long for the file system, a loop of links, ...
-        raise InvalidRequestError(f"markdown_path '{raw}' cannot be used: {exc.strerror}.") from None
-    if not resolved.is_relative_to(base):
+    base = _real_root(str(root))
+    resolved = _existing_folder(os.path.join(base, *relative.parts), raw)
+    if not _inside(resolved, base):
         raise InvalidRequestError(
             f"markdown_path '{raw}' leads outside the documents root (through a symbolic link)."
         )
     if excluded is not None:
-        output = excluded.resolve()
-        if resolved.is_relative_to(output) or output.is_relative_to(resolved):
+        output = _real_root(str(excluded))
+        if _inside(resolved, output) or _inside(output, resolved):
             raise InvalidRequestError(
                 f"markdown_path '{raw}' holds run outputs; choose a folder of documents only."
             )
-    return resolved
+    return Path(resolved)
 
 
-def _existing_folder(candidate: Path, raw: str) -> Path:
-    if not candidate.exists():
-        raise InvalidRequestError(f"markdown_path '{raw}' does not exist under the documents root.")
-    resolved = candidate.resolve(strict=True)
-    if not resolved.is_dir():
+def _existing_folder(candidate: str, raw: str) -> str:
+    # Strings and os.path, not pathlib: this runs twice for every run (accept, execute).
+    try:
+        resolved = os.path.realpath(candidate, strict=True)
+        is_folder = stat.S_ISDIR(os.stat(resolved).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        raise InvalidRequestError(f"markdown_path '{raw}' does not exist under the documents root.") from None
+    except OSError as exc:  # a name too long for the file system, a loop of links, ...
+        raise InvalidRequestError(f"markdown_path '{raw}' cannot be used: {exc.strerror}.") from None
+    if not is_folder:
         raise InvalidRequestError(f"markdown_path '{raw}' is not a folder.")
     return resolved
+
+
+@functools.lru_cache(maxsize=64)
+def _real_root(path: str) -> str:
+    """A configured root, resolved once: what it named at start-up is what stays allowed."""
+    return os.path.realpath(path)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
