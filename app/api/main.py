@@ -148,6 +148,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         )
     app.add_middleware(HttpMetrics, metrics=metrics)
     app.include_router(polling.status_router)
+    app.include_router(runs.create_router)
     app.include_router(runs.router)
     app.include_router(polling.router)
     app.include_router(artifacts.router)

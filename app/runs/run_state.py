@@ -47,7 +47,8 @@ def iso(moment: datetime | None) -> str | None:
     """ISO 8601 UTC with a `Z`, millisecond precision (what browsers parse natively)."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat is C all the way; strftime cost 3 % of a no-op run's CPU.
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def parse_iso(value: str) -> datetime:

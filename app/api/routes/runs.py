@@ -6,7 +6,9 @@ import asyncio
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Body, Header, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from app.api.models import (
     RunCreatedResponse,
@@ -16,14 +18,22 @@ from app.api.models import (
     RunStatusResponse,
     StatusValue,
 )
+from app.api.routes.direct_route import DirectRoute
 from app.api.routes.responses import LOCATION, NOT_FOUND, RETRY_AFTER, problem_doc, service
 from app.runs.run_service import API_PREFIX, run_links
 from app.runs.run_state import RunStatus
 
 router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["runs"])
+# Creation skips FastAPI's per-request dependency solving (see DirectRoute): it parses and
+# validates its body itself, with the same model and the same 422s.
+create_router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["runs"], route_class=DirectRoute)
+CREATE_BODY = Body(...)
+IDEMPOTENCY_KEY = Header(
+    None, max_length=255, description="Repeat-safe creation: same key and body, same run."
+)
 
 
-@router.post(
+@create_router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=RunCreatedResponse,
@@ -34,7 +44,6 @@ router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["runs"])
             "headers": {"Location": LOCATION},
         },
         202: {"headers": {"Location": LOCATION}},
-        400: problem_doc("The body could not be read as text (BAD_REQUEST), e.g. it is not UTF-8."),
         409: problem_doc(
             "run_id already exists (RUN_ID_CONFLICT), also when an Idempotency-Key "
             "names a run it did not create."
@@ -54,16 +63,22 @@ router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["runs"])
     },
 )
 async def create_run(
-    body: RunCreateRequest,
     request: Request,
-    idempotency_key: Annotated[
-        str | None, Header(max_length=255, description="Repeat-safe creation: same key and body, same run.")
-    ] = None,
+    body: RunCreateRequest = CREATE_BODY,
+    idempotency_key: str | None = IDEMPOTENCY_KEY,
 ) -> Response:
     """Start a run; answers at once with its id and URLs while the pipeline works in the background."""
+    # `body` and `idempotency_key` document the operation; DirectRoute passes the request only.
+    try:
+        accepted_body = RunCreateRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        ) from None
+    key = request.headers.get("idempotency-key")
     # The store's writer thread validates and persists it with whatever else is being written
     # (group commit); the event loop only awaits the outcome, never a disk.
-    accepted = await asyncio.wrap_future(service(request).submit_accept(body.model_dump(), idempotency_key))
+    accepted = await asyncio.wrap_future(service(request).submit_accept(accepted_body.model_dump(), key))
     links = run_links(accepted.state.run_id)
     payload = {"run_id": accepted.state.run_id, "status": accepted.state.status.value, **links}
     return Response(
