@@ -6,7 +6,8 @@ One uvicorn process serves the real app with a no-op pipeline; `wrk` (C, with a 
 drives POSTs so the load generator is not the bottleneck, and completions are counted on the
 server side (its index, through /api/v1/service-info).  Figures:
   * throughput: runs from POST to terminal per second, next to Celery 5 on the machine's Redis
-    running the same no-op work in the same run (its producer and a prefork worker);
+    running the same no-op work (its producer and a prefork worker), in interleaved rounds
+    (`--rounds`, medians), since the machine's other load moves both sides;
   * server CPU per run (utime + stime of the server process) and fsyncs per run (strace);
   * POST p50/p99 on one connection: idle, with 100 and with --history runs on disk, and while
     the default pipeline keeps the executor busy;
@@ -208,6 +209,9 @@ def seed_history(root: Path, count: int) -> None:
         (output / run_id).mkdir(parents=True)
         (output / run_id / STATE_FILE).write_bytes(state.model_dump_json().encode())
     RunReaper(RunStore(output), orphan_after_s=30, timeout_grace_s=0).reconcile_index()
+    # A history is old: on disk, not still in the page cache waiting for write-back (which the
+    # server's first syncs would otherwise pay for).
+    os.sync()
 
 
 # -- Celery on Redis, the same no-op work --------------------------------------------------------
@@ -290,6 +294,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--history", type=int, default=100_000)
     parser.add_argument("--celery-jobs", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved Runlane/Celery throughput rounds")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="runlane-bench-lifecycle-"))
     script = root / "post.lua"
@@ -301,15 +306,23 @@ def main() -> None:
         with server(_fresh(root, "a"), noop) as (url, pid):
             pickup = pickup_ms(url)
             idle_p50, idle_p99 = post_latency(url, args.seconds, script)
-            rate, cpu_ms, posted = throughput(url, pid, args.seconds, script)
             fsyncs = fsyncs_per_run(url, pid, script)
-        celery_rate = celery_throughput(args.celery_jobs)
+        # The machine's other load moves both sides; interleaved rounds and medians even it out.
+        rates, cpus, celery_rates = [], [], []
+        for number in range(args.rounds):
+            with server(_fresh(root, f"round-{number}"), noop) as (url, pid):
+                rate, cpu_ms, _ = throughput(url, pid, args.seconds, script)
+            rates.append(rate)
+            cpus.append(cpu_ms)
+            celery_rates.append(celery_throughput(args.celery_jobs))
+        ratios = [ours / theirs for ours, theirs in zip(rates, celery_rates, strict=True)]
         print(
-            f"no-op lifecycle: {rate:,.0f} runs/s ({posted} runs), "
-            f"Celery 5 + Redis: {celery_rate:,.0f} jobs/s"
-            f" -> {rate / celery_rate:.2f}x"
+            f"no-op lifecycle, median of {args.rounds} interleaved rounds: "
+            f"{statistics.median(rates):,.0f} runs/s, "
+            f"Celery 5 + Redis: {statistics.median(celery_rates):,.0f} jobs/s"
+            f" -> {statistics.median(ratios):.2f}x (rounds: {', '.join(f'{r:.2f}x' for r in ratios)})"
         )
-        print(f"server CPU per run: {cpu_ms:.2f} ms; fsyncs per run: {fsyncs:.1f}")
+        print(f"server CPU per run: {statistics.median(cpus):.2f} ms; fsyncs per run: {fsyncs:.1f}")
         print(f"POST latency, no-op pipeline, one connection: p50 {idle_p50:.2f} ms, p99 {idle_p99:.2f} ms")
         print(f"pickup (created_at -> started_at), idle server: p50 {pickup:.1f} ms")
         small = _fresh(root, "small")
