@@ -7,6 +7,8 @@ Authorization header, which is not part of the payload).
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -92,7 +94,7 @@ class LlmWriter:
             while not done.wait(STOP_CHECK_INTERVAL_S):
                 if should_stop():
                     stop.set()
-                    stream.close()
+                    _interrupt(stream)
                     return
 
         watcher = threading.Thread(target=watch, name="runlane-llm-stop", daemon=True)
@@ -118,3 +120,14 @@ class LlmWriter:
             return
         self.payload_dir.mkdir(exist_ok=True)
         atomic_file.write_json(self.payload_dir / f"{kind}.json", payload)
+
+
+def _interrupt(stream: Stream[ChatCompletionChunk]) -> None:
+    """End a stream another thread is blocked reading: closing the socket from here does not
+    wake a blocked recv(2) on Linux, shutting it down does."""
+    network = stream.response.extensions.get("network_stream")
+    sock = network.get_extra_info("socket") if network is not None else None
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    stream.close()
