@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from app.runs.thread_executor import ThreadExecutor
 from app.runs.upkeep import Upkeep
 
 API_PREFIX = "/api/v1"
+QUEUE_COUNT_TTL_S = 0.05
 
 
 def run_links(run_id: str) -> dict[str, str]:
@@ -87,6 +90,8 @@ class RunService:
             on_finished=on_finished,
         )
         self.upkeep = Upkeep(self.reaper, self.executor, settings.reap_interval_s)
+        self._queue_guard = threading.Lock()
+        self._queued = (float("-inf"), 0, 0)
 
     def start(self) -> None:
         self.executor.start()
@@ -210,6 +215,17 @@ class RunService:
         return value
 
     def _check_queue(self) -> None:
+        """Backpressure.  The index is counted at most every QUEUE_COUNT_TTL_S; in between, the
+        count follows what this process accepted and dequeued, so a burst costs one count."""
         limit = self.settings.max_queued
-        if self.store.index.count(RunStatus.QUEUED.value, up_to=limit) >= limit:
-            raise QueueFullError(self.settings.max_queued, self.settings.poll_interval_s)
+        with self._queue_guard:
+            counted_at, queued, dequeued = self._queued
+            now, moved_on = time.monotonic(), self.store.dequeued
+            if now - counted_at > QUEUE_COUNT_TTL_S:
+                counted_at, queued = now, self.store.index.count(RunStatus.QUEUED.value, up_to=limit)
+            else:
+                queued = max(0, queued - (moved_on - dequeued))
+            self._queued = (counted_at, queued, moved_on)
+            if queued >= limit:
+                raise QueueFullError(self.settings.max_queued, self.settings.poll_interval_s)
+            self._queued = (counted_at, queued + 1, moved_on)

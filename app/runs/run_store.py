@@ -116,11 +116,18 @@ class RunStore:
         self.index = RunIndex(self.root / META_DIR)
         self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
         self._statuses = StatusCache()
+        self._dequeue_guard = threading.Lock()
+        self._dequeued = 0
         sync = DEFAULT_SYNC if sync_filesystem else None
         self.writer = StoreWriter(self._root_str, self.index_rows, sync=sync)
 
     def close(self) -> None:
         self.writer.close()
+
+    @property
+    def dequeued(self) -> int:
+        """How many queued runs this process has moved on (claimed or stopped) so far."""
+        return self._dequeued
 
     def run_dir(self, run_id: str) -> Path:
         if not is_valid_run_id(run_id):
@@ -354,6 +361,9 @@ class RunStore:
             traceback=traceback,
             detail=detail,
         )
+        if target is not None and state.status is RunStatus.QUEUED:
+            with self._dequeue_guard:
+                self._dequeued += 1
         return new
 
     def transition(self, run_id: str, target: RunStatus, **changes: Any) -> RunState:

@@ -71,6 +71,17 @@ def test_queue_limit_answers_429_with_retry_after_and_creates_nothing(
     assert run_folders(settings) == before
 
 
+def test_a_place_freed_in_the_queue_is_taken_at_once(one_worker: TestClient, gated: GatedPipeline) -> None:
+    one_worker.post("/api/v1/runs", json=REQUEST)
+    assert gated.started.wait(10)
+    queued = one_worker.post("/api/v1/runs", json=REQUEST).json()["run_id"]
+    assert one_worker.post("/api/v1/runs", json=REQUEST).status_code == 429
+    assert one_worker.post(f"/api/v1/runs/{queued}/cancel").status_code == 200
+    # Within the backpressure count's lifetime too: the cancel is counted where it happened.
+    assert one_worker.post("/api/v1/runs", json=REQUEST).status_code == 202
+    assert one_worker.post("/api/v1/runs", json=REQUEST).status_code == 429
+
+
 def test_cors_exposes_location_retry_after_and_etag(settings: Settings) -> None:
     allowed = settings.model_copy(update={"cors_origins": ["http://frontend.test"]})
     with running_app(allowed, instant_pipeline) as client:
