@@ -33,20 +33,25 @@ def fsync_dir(directory: Path | str) -> None:
         os.close(fd)
 
 
+def write_new(path: str, data: bytes, fsync: bool) -> None:
+    """Create `path`, which must not exist yet, holding `data`."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def stage(folder: str, name: str, data: bytes, durable: bool) -> str:
-    """Write `data` to a temp file beside `folder/name` and return its path; `publish` renames it."""
+    """Write `data` to a temp file beside `folder/name` and return its path; the caller renames it."""
     # A name unique to this process and write: cheaper than mkstemp's random probing.
     temp = f"{folder}/.{name}.{os.getpid()}.{next(_counter)}{TEMP_SUFFIX}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
     try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_new(temp, data, durable)
     except BaseException:
         discard(temp)
         raise

@@ -1,10 +1,11 @@
-"""The store's one writing thread: file changes from every thread, made durable a batch at a time.
+"""The store's writer threads: file changes from every thread, made durable a batch at a time.
 
 Group commit.  Callers hand over a `Change` (files replacing others in one folder, or a new run
-folder to publish) and wait; the writer takes every change that is waiting, writes their temp
+folder to publish) and wait; a writer takes every change that is waiting, writes their temp
 files, makes them all durable with one sync, renames them into place, and makes the renames
 durable with a second sync.  Two syncs serve the whole batch however many runs it holds, and
-one thread doing the file work spares the others the GIL hand-offs that dominated a run's CPU.
+two threads doing the file work (one stages while the other syncs) spare the rest the GIL
+hand-offs that dominated a run's CPU.
 
 On Linux a sync is `syncfs(2)` on the output root's file system (it waits for the data and
 the metadata, and reports write-back errors since Linux 5.8); elsewhere each temp file and each
@@ -90,7 +91,7 @@ class Change:
         if self.publish is not None:
             os.mkdir(self.folder)
             for name, data in self.files.items():
-                _write_new(f"{self.folder}/{name}", data, fsync)
+                atomic_file.write_new(f"{self.folder}/{name}", data, fsync)
             return
         for name, data in self.files.items():
             temp = atomic_file.stage(self.folder, name, data, fsync)
@@ -135,18 +136,6 @@ class Change:
         if self.publish is not None and self.published:
             shutil.rmtree(self.publish, ignore_errors=True)
             self.published = False
-
-
-def _write_new(path: str, data: bytes, fsync: bool) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, atomic_file.FILE_MODE)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        if fsync:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 Prepared = tuple[Change | None, Callable[[Change | None], T]]
@@ -240,6 +229,15 @@ class StoreWriter:
             self._commit(batch)
 
     def _commit(self, batch: list[_Job[Any]]) -> None:
+        try:
+            self._commit_batch(batch)
+        except Exception as exc:  # the thread boundary: no caller may wait forever
+            logger.exception("a batch of run changes failed")
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+
+    def _commit_batch(self, batch: list[_Job[Any]]) -> None:
         live = [job for job in batch if self._prepare(job)]
         changes = [job.change for job in live if job.change is not None]
         failed = self._write_batch(changes)

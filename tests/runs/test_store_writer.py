@@ -241,3 +241,15 @@ def test_the_setting_chooses_how_batches_are_made_durable(settings: Settings) ->
     finally:
         files.shutdown()
         default.shutdown()
+
+
+def test_an_unexpected_error_fails_its_batch_and_leaves_no_caller_waiting(
+    writer: StoreWriter, root: Path
+) -> None:
+    class Broken(Change):
+        def stage(self, fsync: bool) -> None:
+            raise ValueError("a bug while staging")
+
+    with pytest.raises(ValueError, match="a bug"):
+        writer.submit(lambda: (Broken(f"{root}/x", {}), published)).result(30)
+    assert writer.write(new_run(root, "after"))
