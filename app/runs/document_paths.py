@@ -36,7 +36,7 @@ def resolve_markdown_path(root: Path, value: object, excluded: Path | None = Non
     if any(part.startswith(".") for part in relative.parts if part != "."):
         raise InvalidRequestError(f"markdown_path '{raw}' names a hidden folder.")
     base = _real_root(str(root))
-    resolved = _existing_folder(os.path.join(base, *relative.parts), raw)
+    resolved = _existing_folder(base, relative.parts, raw)
     if not _inside(resolved, base):
         raise InvalidRequestError(
             f"markdown_path '{raw}' leads outside the documents root (through a symbolic link)."
@@ -50,18 +50,27 @@ def resolve_markdown_path(root: Path, value: object, excluded: Path | None = Non
     return Path(resolved)
 
 
-def _existing_folder(candidate: str, raw: str) -> str:
-    # Strings and os.path, not pathlib: this runs twice for every run (accept, execute).
+def _existing_folder(base: str, parts: tuple[str, ...], raw: str) -> str:
+    # One lstat(2) per component below the (already real) root: a path without symbolic links
+    # is its own real path, and only one with a link pays for realpath.  This runs twice for
+    # every run (accept, execute).
+    path = base
     try:
-        resolved = os.path.realpath(candidate, strict=True)
-        is_folder = stat.S_ISDIR(os.stat(resolved).st_mode)
+        mode = os.stat(base).st_mode
+        for part in parts:
+            path = f"{path}/{part}"
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                path = os.path.realpath(os.path.join(base, *parts), strict=True)
+                mode = os.stat(path).st_mode
+                break
     except (FileNotFoundError, NotADirectoryError):
         raise InvalidRequestError(f"markdown_path '{raw}' does not exist under the documents root.") from None
     except OSError as exc:  # a name too long for the file system, a loop of links, ...
         raise InvalidRequestError(f"markdown_path '{raw}' cannot be used: {exc.strerror}.") from None
-    if not is_folder:
+    if not stat.S_ISDIR(mode):
         raise InvalidRequestError(f"markdown_path '{raw}' is not a folder.")
-    return resolved
+    return path
 
 
 @functools.lru_cache(maxsize=64)
