@@ -112,6 +112,32 @@ def _follow(client: RunlaneClient, run_id: str) -> dict[str, Any]:
 
 
 @app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Runs executed at once (pool processes).")] = 4,
+    queues: Annotated[
+        str | None, typer.Option(help="Comma-separated Celery queues to consume (default RUNLANE_QUEUE).")
+    ] = None,
+) -> None:
+    """Execute runs for API servers in celery mode: a Celery worker on RUNLANE_BROKER_URL,
+    sharing RUNLANE_OUTPUT_DIR (and RUNLANE_DATABASE_URL) with them."""
+    from pydantic import ValidationError
+
+    from app.api.logs import configure_logging
+    from app.config import Settings
+
+    try:
+        settings = Settings(executor="celery")
+    except ValidationError as exc:
+        err.print(f"[red]error:[/] {exc.errors()[0]['msg']}", highlight=False)
+        raise typer.Exit(2) from None
+    configure_logging(settings)
+    from app.runs.celery_worker import run_worker
+
+    names = [name.strip() for name in (queues or settings.queue).split(",") if name.strip()]
+    run_worker(settings, concurrency, names, settings.log_level.upper())
+
+
+@app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question to answer.")],
     wait: Annotated[bool, typer.Option("--wait", help="Follow the run and print its answer.")] = False,

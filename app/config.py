@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PIPELINE = "app.modules.orchestrator.module:run_pipeline"
@@ -36,6 +37,50 @@ class Settings(BaseSettings):
         "filesystem",
         description="How a batch of writes is made durable: one syncfs(2) of the output file system, "
         "or an fsync of every file and folder (for an output disk that other programs write to heavily).",
+    )
+
+    executor: Literal["threads", "celery"] = Field(
+        "threads",
+        description="Who executes runs: a thread pool in each API process, or Celery workers "
+        "(`runlane worker`) fed through RUNLANE_BROKER_URL.",
+    )
+    broker_url: str | None = Field(None, description="Celery broker, e.g. redis://127.0.0.1:6379/0.")
+    broker_key_prefix: str = Field(
+        "", description="Prefix of every key Runlane's Celery puts in Redis (deployments sharing one)."
+    )
+    queue: str = Field("runlane", description="The Celery queue runs are sent to.")
+    visibility_timeout_s: float = Field(
+        3600.0,
+        gt=0,
+        description="Redis redelivers a message not acknowledged within this; a redelivered run "
+        "whose owner is alive is dropped, so this bounds only how soon a lost worker's runs move.",
+    )
+    requeue_after_s: float = Field(
+        300.0,
+        gt=0,
+        description="A run still queued this long after it was sent is sent again (a broker that "
+        "lost its messages); duplicates are harmless, only one claim wins.",
+    )
+    max_attempts: int = Field(
+        1,
+        ge=1,
+        le=10,
+        description="Executions a run may get: 1 fails a run whose executor died `interrupted`; more "
+        "runs it again, on another worker, with a new attempt number.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="PostgreSQL for the index, idempotency keys and run locks (several hosts); "
+        "unset keeps SQLite and file locks under the output root (one host).",
+    )
+    database_schema: str = Field(
+        "runlane", pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="PostgreSQL schema of Runlane's tables."
+    )
+    host_id: str = Field(
+        default_factory=socket.gethostname,
+        min_length=1,
+        description="Names this host in run owners (default: the host name); liveness of an owner "
+        "on this host is checked by its pid, elsewhere by its heartbeat.",
     )
 
     heartbeat_interval_s: float = Field(5.0, gt=0, description="How often a running run is marked alive.")
@@ -70,3 +115,11 @@ class Settings(BaseSettings):
 
     log_level: str = Field("INFO", description="Logging level.")
     log_json: bool = Field(True, description="Structured JSON logs (false: plain text).")
+
+    @model_validator(mode="after")
+    def _executor_needs_broker(self) -> Self:
+        if self.executor == "celery" and not self.broker_url:
+            raise ValueError(
+                "RUNLANE_EXECUTOR=celery needs RUNLANE_BROKER_URL (e.g. redis://127.0.0.1:6379/0)"
+            )
+        return self

@@ -16,6 +16,7 @@ import argparse
 import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -62,7 +63,7 @@ def prepare(root: Path) -> None:
     store = RunStore(root / "output")
     for run_id in ("bench-done", "bench-running"):
         store.create({"question": "q", "markdown_path": "documents"}, run_id, 3600)
-        store.claim(run_id, current_owner())
+        store.claim(run_id, current_owner(socket.gethostname()))
     store.finish("bench-done", Outcome(RunStatus.COMPLETED, "answered", "# a\n", {"a": 1}, []))
     (root / "documents").mkdir()
 

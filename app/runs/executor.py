@@ -6,6 +6,9 @@ from typing import Protocol
 
 
 class Executor(Protocol):
+    # How long a run must have been queued before upkeep offers it again (0: at every pass).
+    resend_after_s: float
+
     def start(self) -> None:
         """Begin accepting runs."""
 

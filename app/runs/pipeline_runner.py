@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib
 import logging
+import socket
 import threading
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -14,7 +16,7 @@ from app.modules.contract import Pipeline, PipelineResult, RunContext, RunOption
 from app.runs.document_paths import resolve_markdown_path
 from app.runs.errors import RunGoneError, RunNotFoundError, RunStateUnreadableError
 from app.runs.run_index import DAMAGED
-from app.runs.run_owner import current_owner
+from app.runs.run_owner import current_owner, is_orphaned
 from app.runs.run_state import RunError, RunState, RunStatus, parse_iso, utc_now
 from app.runs.run_store import Outcome, RunStore
 
@@ -53,17 +55,41 @@ def error_of(exc: BaseException) -> RunError:
     return RunError(type=type(exc).__name__, message=str(exc) or type(exc).__name__)
 
 
+@dataclass(frozen=True)
+class Attempts:
+    """When a running run may be taken over: its owner is gone and it has attempts left."""
+
+    host_id: str
+    orphan_after_s: float
+    max_attempts: int = 1
+
+
 class PipelineRunner:
-    def __init__(self, store: RunStore, pipeline: Pipeline, documents_root: Path) -> None:
+    def __init__(
+        self, store: RunStore, pipeline: Pipeline, documents_root: Path, attempts: Attempts | None = None
+    ) -> None:
         self.store = store
         self.pipeline = pipeline
         self.documents_root = documents_root
         self.stages = pipeline_stages(pipeline)
+        self.attempts = attempts or Attempts(socket.gethostname(), orphan_after_s=30.0)
+
+    def may_retry(self, state: RunState) -> bool:
+        return state.attempt < self.attempts.max_attempts
+
+    def may_take_over(self, state: RunState) -> bool:
+        attempts = self.attempts
+        if not self.may_retry(state):
+            return False
+        age = self.store.heartbeat_age_s(state.run_id)
+        return is_orphaned(state, age, attempts.orphan_after_s, attempts.host_id)
 
     def claim(self, run_id: str) -> RunState | None:
-        """queued -> running for this process; None when the run is gone or not queued."""
+        """queued -> running for this process, or the next attempt of a run whose owner died;
+        None when the run is gone, not queued, or still owned by a live executor."""
         try:
-            return self.store.claim(run_id, current_owner())
+            owner = current_owner(self.attempts.host_id)
+            return self.store.claim(run_id, owner, take_over=self.may_take_over)
         except (RunNotFoundError, RunGoneError):
             return None
         except RunStateUnreadableError:
@@ -80,14 +106,16 @@ class PipelineRunner:
         logger.info("run started", extra={"run_id": run_id})
         try:
             outcome = self._outcome(state, self.pipeline(self._context(state, stopping)), stopping)
-            finished = self.store.finish(run_id, outcome) if outcome is not None else None
+            finished = self.store.finish(run_id, outcome, state.attempt) if outcome is not None else None
             if outcome is not None and finished is None:
                 logger.warning("result discarded: run ended meanwhile", extra={"run_id": run_id})
         except Exception as exc:  # the thread boundary: any error ends its run, with its cause
             logger.exception("run failed", extra={"run_id": run_id, "error": str(exc)})
             error = error_of(exc)
             try:
-                finished = self.store.fail(run_id, error, "error", traceback.format_exc())
+                finished = self.store.fail(
+                    run_id, error, "error", traceback.format_exc(), attempt=state.attempt
+                )
             except Exception as failure:  # the executor keeps the cause and retries the write
                 raise UnrecordedFailureError(run_id, error) from failure
         if finished is not None:
@@ -104,18 +132,22 @@ class PipelineRunner:
             enable_sql=bool(request.get("enable_sql", False)),
             log_llm_payload=bool(request.get("log_llm_payload", False)),
         )
-        run_id = state.run_id
+        run_id, attempt = state.run_id, state.attempt
         deadline = parse_iso(state.deadline_at) if state.deadline_at else None
         stages = self.stages
 
         def report(stage: str, message: str = "", fraction: float | None = None) -> None:
-            self.store.record_progress(run_id, stage, message, fraction, stages)
+            self.store.record_progress(run_id, stage, message, fraction, stages, attempt)
 
         def should_stop() -> bool:
             if stopping.is_set() or (deadline is not None and utc_now() > deadline):
                 return True
             current = self.store.get(run_id)
-            return current.cancel_requested_at is not None or current.status is not RunStatus.RUNNING
+            return (
+                current.cancel_requested_at is not None
+                or current.status is not RunStatus.RUNNING
+                or current.attempt != attempt
+            )
 
         return RunContext(
             run_id=run_id,
@@ -146,10 +178,11 @@ class PipelineRunner:
             elif state.deadline_at and utc_now() > parse_iso(state.deadline_at):
                 reason = "timeout"
             elif stopping.is_set():
-                self.interrupt(state.run_id, SHUTDOWN_MESSAGE)
+                self.interrupt(state.run_id, SHUTDOWN_MESSAGE, state.attempt)
                 return None
         gaps = [gap.as_dict() for gap in result.gaps]
         return Outcome(status, reason, result.final_markdown, result.context_bundle, gaps)
 
-    def interrupt(self, run_id: str, message: str) -> RunState | None:
-        return self.store.fail(run_id, RunError(type="Interrupted", message=message), "interrupted")
+    def interrupt(self, run_id: str, message: str, attempt: int | None = None) -> RunState | None:
+        error = RunError(type="Interrupted", message=message)
+        return self.store.fail(run_id, error, "interrupted", attempt=attempt)

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 INDEX_FILE = "index.sqlite3"
 
@@ -36,6 +37,27 @@ CREATE TABLE IF NOT EXISTS idempotency (
 Cursor = tuple[int, str]
 # A status only the index knows: the run folder has no readable state (see run_reaper).
 DAMAGED = "damaged"
+MAX_NS = 2**63 - 1
+
+
+class Index(Protocol):
+    """What the engine needs of an index: SQLite here (one host), PostgreSQL across hosts."""
+
+    def batch(self) -> contextlib.AbstractContextManager[None]: ...
+    def upsert(self, run_id: str, created_ns: int, status: str, finished_ns: int | None) -> None: ...
+    def mark(self, run_id: str, status: str, created_ns: int = 0) -> None: ...
+    def count(self, status: str, up_to: int | None = None) -> int: ...
+    def remove(self, run_id: str) -> None: ...
+    def run_ids(self) -> set[str]: ...
+    def with_status(self, status: str, created_before_ns: int | None = None) -> list[str]: ...
+    def counts(self) -> dict[str, int]: ...
+    def finished_before(self, finished_ns: int) -> list[str]: ...
+    def page(self, status: str | None, after: Cursor | None, limit: int, hidden: str) -> list[Cursor]: ...
+    def claim_idempotency_key(self, key: str, body_hash: str, run_id: str, ttl_s: float) -> bool: ...
+    def release_idempotency_key(self, key: str, run_id: str) -> None: ...
+    def idempotency_record(self, key: str) -> tuple[str, str] | None: ...
+    def expire_idempotency_keys(self) -> int: ...
+    def close(self) -> None: ...
 
 
 class RunIndex:
@@ -96,9 +118,11 @@ class RunIndex:
     def run_ids(self) -> set[str]:
         return {row[0] for row in self._connect().execute("SELECT run_id FROM runs")}
 
-    def with_status(self, status: str) -> list[str]:
+    def with_status(self, status: str, created_before_ns: int | None = None) -> list[str]:
+        """Runs in one status, oldest first; only those created before `created_before_ns`."""
         rows = self._connect().execute(
-            "SELECT run_id FROM runs WHERE status = ? ORDER BY created_ns, run_id", (status,)
+            "SELECT run_id FROM runs WHERE status = ? AND created_ns < ? ORDER BY created_ns, run_id",
+            (status, MAX_NS if created_before_ns is None else created_before_ns),
         )
         return [row[0] for row in rows]
 
@@ -168,3 +192,6 @@ class RunIndex:
     def expire_idempotency_keys(self) -> int:
         cursor = self._connect().execute("DELETE FROM idempotency WHERE expires_at <= ?", (time.time(),))
         return cursor.rowcount
+
+    def close(self) -> None:
+        """Connections are per thread and close with their threads."""

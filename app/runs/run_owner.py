@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
 from pathlib import Path
 
-from app.runs.run_state import Owner
+from app.runs.run_state import Owner, RunState
 
 
 def process_start_ticks(pid: int) -> float | None:
@@ -22,14 +21,30 @@ def process_start_ticks(pid: int) -> float | None:
 
 
 @functools.cache
-def current_owner() -> Owner:
+def _own_start_ticks(pid: int) -> float:
+    # Keyed by pid, not cached once: a forked worker child is a new owner.
+    return process_start_ticks(pid) or 0.0
+
+
+def current_owner(host_id: str) -> Owner:
     pid = os.getpid()
-    return Owner(host=socket.gethostname(), pid=pid, process_started=process_start_ticks(pid) or 0.0)
+    return Owner(host=host_id, pid=pid, process_started=_own_start_ticks(pid))
 
 
-def owner_is_alive_here(owner: Owner) -> bool | None:
+def owner_is_alive_here(owner: Owner, host_id: str) -> bool | None:
     """True/False for an owner on this host; None when it runs elsewhere and only heartbeats tell."""
-    if owner.host != socket.gethostname():
+    if owner.host != host_id:
         return None
     started = process_start_ticks(owner.pid)
     return started is not None and started == owner.process_started
+
+
+def is_orphaned(state: RunState, heartbeat_age_s: float | None, orphan_after_s: float, host_id: str) -> bool:
+    """Orphaned when its owner process is gone, or (owner elsewhere) its heartbeat is stale.
+    A live owner on this host is never second-guessed: it settles its own runs."""
+    if state.owner is None:
+        return True
+    alive = owner_is_alive_here(state.owner, host_id)
+    if alive is not None:
+        return not alive
+    return heartbeat_age_s is None or heartbeat_age_s > orphan_after_s

@@ -7,15 +7,17 @@ import contextlib
 import logging
 import os
 import shutil
+import socket
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from app import atomic_file
 from app.runs.errors import RunGoneError, RunNotFoundError, RunStateUnreadableError
 from app.runs.run_ids import is_valid_run_id
 from app.runs.run_index import DAMAGED
-from app.runs.run_owner import owner_is_alive_here
+from app.runs.run_owner import is_orphaned
 from app.runs.run_state import RunError, RunState, RunStatus, parse_iso, utc_now
 from app.runs.run_store import STAGING_DIR, TOMBSTONE_FILE, RunStore
 from app.runs.state_file import STATE_FILE, load_state
@@ -32,6 +34,9 @@ class RunReaper:
     orphan_after_s: float
     timeout_grace_s: float
     retention: timedelta | None = None
+    host_id: str = field(default_factory=socket.gethostname)
+    # Hands an orphan with attempts left to the executor (True) instead of failing it.
+    retry: Callable[[RunState], bool] | None = None
 
     def reap(self) -> dict[str, list[str]]:
         """One pass of every check; each run is re-read under its lock before it is changed."""
@@ -52,26 +57,24 @@ class RunReaper:
         return [state for state in states if state.status is RunStatus.RUNNING]
 
     def is_orphaned(self, state: RunState) -> bool:
-        """Orphaned when its owner process is gone, or (owner elsewhere) its heartbeat is stale.
-        A live owner here is never second-guessed: it settles its own runs."""
-        if state.owner is None:
-            return True
-        alive = owner_is_alive_here(state.owner)
-        if alive is not None:
-            return not alive
         age = self.store.heartbeat_age_s(state.run_id)
-        return age is None or age > self.orphan_after_s
+        return is_orphaned(state, age, self.orphan_after_s, self.host_id)
 
     def fail_orphans(self) -> list[str]:
         failed = []
         for state in self._running():
             if not self.is_orphaned(state):
                 continue
+            if self.retry is not None and self.retry(state):
+                continue
             owner = state.owner
             # Clients are told what happened; which process it was is for operators (run.json).
             where = f"owner: process {owner.pid} on {owner.host}" if owner else "owner: unknown"
             error = RunError(type="Interrupted", message=INTERRUPTED_MESSAGE)
-            if self.store.fail(state.run_id, error, "interrupted", detail=where) is not None:
+            failed_state = self.store.fail(
+                state.run_id, error, "interrupted", detail=where, attempt=state.attempt
+            )
+            if failed_state is not None:
                 atomic_file.sweep_temp_files(self.store.root / state.run_id, older_than_s=0)
                 logger.warning("run interrupted", extra={"run_id": state.run_id, "owner": where})
                 failed.append(state.run_id)

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -23,13 +22,14 @@ from app.runs.errors import (
     RunIdConflictError,
     RunNotFoundError,
 )
-from app.runs.pipeline_runner import PipelineRunner, load_pipeline
+from app.runs.executor import Executor
+from app.runs.pipeline_runner import Attempts, PipelineRunner, load_pipeline
 from app.runs.run_ids import new_run_id
 from app.runs.run_index import DAMAGED
 from app.runs.run_listing import Page, list_page
 from app.runs.run_reaper import RunReaper
 from app.runs.run_state import RunState, RunStatus
-from app.runs.run_store import RunStore
+from app.runs.storage import open_store
 from app.runs.store_writer import Change, Prepared
 from app.runs.thread_executor import ThreadExecutor
 from app.runs.upkeep import Upkeep
@@ -71,27 +71,47 @@ class RunService:
         on_finished: Callable[[RunState], None] | None = None,
     ) -> None:
         self.settings = settings
-        retention = timedelta(days=settings.retention_days) if settings.retention_days else None
-        self.store = RunStore(
-            settings.output_dir,
-            settings.pipeline,
-            retention,
-            sync_filesystem=settings.durable_sync == "filesystem",
+        self.store = open_store(settings)
+        self.attempts = Attempts(settings.host_id, settings.orphan_after_s, settings.max_attempts)
+        self.executor = self._executor(pipeline, on_finished)
+        self.reaper = RunReaper(
+            self.store,
+            settings.orphan_after_s,
+            settings.timeout_grace_s,
+            self.store.retention,
+            host_id=settings.host_id,
+            retry=self._retry,
         )
-        self.reaper = RunReaper(self.store, settings.orphan_after_s, settings.timeout_grace_s, retention)
-        runner = PipelineRunner(
-            self.store, pipeline or load_pipeline(settings.pipeline, settings), settings.documents_root
-        )
-        self.executor = ThreadExecutor(
+        self.upkeep = Upkeep(self.reaper, self.executor, settings.reap_interval_s)
+        self._queue_guard = threading.Lock()
+        self._queued = (float("-inf"), 0, 0)
+
+    def _executor(
+        self, pipeline: Pipeline | None, on_finished: Callable[[RunState], None] | None
+    ) -> Executor:
+        """Threads in this process, or Celery workers elsewhere (which load the pipeline)."""
+        settings = self.settings
+        if settings.executor == "celery":
+            from app.runs.celery_app import celery_app
+            from app.runs.celery_executor import CeleryExecutor
+
+            return CeleryExecutor(celery_app(settings), settings.queue, settings.requeue_after_s)
+        pipeline = pipeline or load_pipeline(settings.pipeline, settings)
+        runner = PipelineRunner(self.store, pipeline, settings.documents_root, self.attempts)
+        return ThreadExecutor(
             runner,
             max_workers=settings.max_workers,
             heartbeat_interval_s=settings.heartbeat_interval_s,
             shutdown_grace_s=settings.shutdown_grace_s,
             on_finished=on_finished,
         )
-        self.upkeep = Upkeep(self.reaper, self.executor, settings.reap_interval_s)
-        self._queue_guard = threading.Lock()
-        self._queued = (float("-inf"), 0, 0)
+
+    def _retry(self, orphan: RunState) -> bool:
+        """An orphan with attempts left goes back to the executor, which takes it over."""
+        if orphan.attempt >= self.settings.max_attempts:
+            return False
+        self.executor.submit(orphan.run_id)
+        return True
 
     def start(self) -> None:
         self.executor.start()

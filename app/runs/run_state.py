@@ -107,6 +107,7 @@ class RunState(BaseModel):
     deadline_at: str | None = None
     expires_at: str | None = None
     owner: Owner | None = None
+    attempt: int = Field(0, ge=0, description="How many times the run was claimed; fences old executors.")
     has_output: bool = False
     has_context: bool = False
     request: dict[str, Any] | None = Field(None, description="The accepted request options.")

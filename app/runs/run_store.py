@@ -17,11 +17,11 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -40,7 +40,7 @@ from app.runs.errors import (
 )
 from app.runs.regular_files import read_regular
 from app.runs.run_ids import is_valid_run_id, new_run_id
-from app.runs.run_index import RunIndex
+from app.runs.run_index import Index, RunIndex
 from app.runs.run_state import (
     TRANSITIONS,
     Owner,
@@ -69,6 +69,12 @@ STAGING_DIR = ".staging"
 _LOCK_STRIPES = 64
 _LOCK_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _staging_names = itertools.count()
+
+
+class RunLocks(Protocol):
+    """Locks of runs across processes on other hosts (see app.runs.postgres)."""
+
+    def hold(self, run_id: str) -> contextlib.AbstractContextManager[None]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +111,8 @@ class RunStore:
         pipeline_name: str = "",
         retention: timedelta | None = None,
         sync_filesystem: bool = True,
+        index: Index | None = None,
+        locks: RunLocks | None = None,
     ) -> None:
         self.root = output_dir.resolve()
         self._root_str = str(self.root)
@@ -113,7 +121,8 @@ class RunStore:
         self.pipeline_name = pipeline_name
         for folder in (self.root, self.root / STAGING_DIR, self.root / META_DIR):
             folder.mkdir(parents=True, exist_ok=True)
-        self.index = RunIndex(self.root / META_DIR)
+        self.index: Index = index or RunIndex(self.root / META_DIR)
+        self._locks = locks
         self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
         self._statuses = StatusCache()
         self._dequeue_guard = threading.Lock()
@@ -123,6 +132,7 @@ class RunStore:
 
     def close(self) -> None:
         self.writer.close()
+        self.index.close()
 
     @property
     def dequeued(self) -> int:
@@ -146,6 +156,12 @@ class RunStore:
         run_dir = self.run_dir(run_id)
         stripe = self._stripes[hash(run_id) % _LOCK_STRIPES]
         with stripe:
+            if self._locks is not None:
+                if not os.path.isdir(run_dir):
+                    raise RunNotFoundError(run_id)
+                with self._locks.hold(run_id):
+                    yield run_dir
+                return
             try:
                 fd = os.open(f"{self._root_str}/{run_id}", _LOCK_FLAGS)
             except (FileNotFoundError, NotADirectoryError):
@@ -373,12 +389,24 @@ class RunStore:
 
     # -- the lifecycle operations ------------------------------------------------------------
 
-    def claim(self, run_id: str, owner: Owner) -> RunState | None:
-        """queued -> running for this owner; None if someone else claimed or stopped it first."""
+    def claim(
+        self, run_id: str, owner: Owner, take_over: Callable[[RunState], bool] | None = None
+    ) -> RunState | None:
+        """queued -> running for this owner, with the next attempt number; None if someone else
+        claimed or stopped it first.  A running run for which `take_over` says yes (its owner
+        died and it may be tried again) becomes this owner's next attempt: from then on every
+        write of the earlier attempt is refused (see `_fenced`)."""
         with self.exclusive(run_id) as (run_dir, state):
+            deadline = iso(utc_now() + timedelta(seconds=state.timeout_s))
+            attempt = state.attempt + 1
+            if state.status is RunStatus.RUNNING and take_over is not None and take_over(state):
+                previous = state.owner.model_dump() if state.owner else None
+                event = {"event": "attempt", "attempt": attempt, "previous_owner": previous}
+                return self.commit(
+                    run_dir, state, event=event, owner=owner, attempt=attempt, deadline_at=deadline
+                )
             if state.status is not RunStatus.QUEUED:
                 return None
-            deadline = utc_now() + timedelta(seconds=state.timeout_s)
             # The state alone: its rename is the first heartbeat (the folder's mtime), and the
             # log gets the `running` event with its next write (see run_log.catch_up).
             return self.commit(
@@ -388,15 +416,27 @@ class RunStore:
                 durable=False,
                 logged=False,
                 owner=owner,
-                deadline_at=iso(deadline),
+                attempt=attempt,
+                deadline_at=deadline,
             )
 
+    @staticmethod
+    def _fenced(state: RunState, attempt: int | None) -> bool:
+        """True when a write comes from an attempt that is no longer the run's current one."""
+        return attempt is not None and state.attempt != attempt
+
     def record_progress(
-        self, run_id: str, stage: str, message: str, fraction: float | None, stages: tuple[str, ...]
+        self,
+        run_id: str,
+        stage: str,
+        message: str,
+        fraction: float | None,
+        stages: tuple[str, ...],
+        attempt: int | None = None,
     ) -> None:
         """Store a progress report; fraction and stage index never go backwards."""
         with self.exclusive(run_id) as (run_dir, state):
-            if state.status is not RunStatus.RUNNING:
+            if state.status is not RunStatus.RUNNING or self._fenced(state, attempt):
                 return
             previous = state.progress
             index = stages.index(stage) if stage in stages else None
@@ -419,10 +459,11 @@ class RunStore:
             event = {"event": "progress", "stage": stage, "message": message, "fraction": value}
             self.commit(run_dir, state, event=event, durable=False, progress=progress)
 
-    def finish(self, run_id: str, outcome: Outcome) -> RunState | None:
-        """Write the artifacts, then flip to the terminal status; None if the run already ended."""
+    def finish(self, run_id: str, outcome: Outcome, attempt: int | None = None) -> RunState | None:
+        """Write the artifacts, then flip to the terminal status; None if the run already ended
+        or another attempt has taken it over."""
         with self.exclusive(run_id) as (run_dir, state):
-            if state.status is not RunStatus.RUNNING:
+            if state.status is not RunStatus.RUNNING or self._fenced(state, attempt):
                 return None
             artifacts = {}
             if outcome.final_markdown is not None:
@@ -447,10 +488,12 @@ class RunStore:
         finish_reason: str,
         traceback: str | None = None,
         detail: str | None = None,
+        attempt: int | None = None,
     ) -> RunState | None:
-        """running -> failed; None if the run already ended (e.g. stopped meanwhile)."""
+        """running -> failed; None if the run already ended (e.g. stopped meanwhile) or another
+        attempt has taken it over."""
         with self.exclusive(run_id) as (run_dir, state):
-            if state.status is not RunStatus.RUNNING:
+            if state.status is not RunStatus.RUNNING or self._fenced(state, attempt):
                 return None
             return self.commit(
                 run_dir,
@@ -526,10 +569,13 @@ class RunStore:
 
     # -- heartbeats -------------------------------------------------------------------------
 
-    def touch_heartbeat(self, run_id: str) -> None:
+    def touch_heartbeat(self, run_id: str, attempt: int | None = None) -> None:
         """Mark the run alive: the heartbeat is its folder's mtime, which every write in the
-        folder renews too, so it costs no file of its own."""
-        with contextlib.suppress(FileNotFoundError):  # the run folder itself is gone
+        folder renews too, so it costs no file of its own.  An attempt that was taken over
+        beats no more."""
+        with contextlib.suppress(FileNotFoundError, RunGoneError, RunNotFoundError, RunStateUnreadableError):
+            if attempt is not None and self.get(run_id).attempt != attempt:
+                return
             os.utime(f"{self._root_str}/{run_id}")
 
     def heartbeat_age_s(self, run_id: str) -> float | None:

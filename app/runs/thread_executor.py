@@ -23,6 +23,8 @@ class ThreadExecutor:
     looks like the run of a dead process.
     """
 
+    resend_after_s = 0.0  # a queued run nobody took is offered to the pool at every upkeep pass
+
     def __init__(
         self,
         runner: PipelineRunner,
@@ -40,7 +42,7 @@ class ThreadExecutor:
         self.on_finished = on_finished
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="runlane-run")
         self._pending: set[str] = set()
-        self._running: set[str] = set()
+        self._running: dict[str, int] = {}  # run id -> the attempt this process executes
         self._unsettled: dict[str, RunError] = {}
         self._guard = threading.Lock()
         self._idle = threading.Condition(self._guard)
@@ -78,9 +80,10 @@ class ThreadExecutor:
         self._stopping.set()
         self._wait_idle(stop_wait_s)
         with self._guard:
-            leftovers = list(self._running)
-        for run_id in leftovers:
-            self._settle(run_id, functools.partial(self.runner.interrupt, run_id, SHUTDOWN_MESSAGE))
+            leftovers = dict(self._running)
+        for run_id, attempt in leftovers.items():
+            interrupt = functools.partial(self.runner.interrupt, run_id, SHUTDOWN_MESSAGE, attempt)
+            self._settle(run_id, interrupt)
         if self._beater is not None:
             self._beater.join(timeout=5.0)
 
@@ -95,6 +98,10 @@ class ThreadExecutor:
             self._pending.discard(run_id)
         if self._closing.is_set():
             return
+        self.execute_here(run_id)
+
+    def execute_here(self, run_id: str) -> None:
+        """Claim and run one run on the calling thread (a Celery worker's task), with heartbeats."""
         try:
             state = self.runner.claim(run_id)
         except Exception:  # the thread boundary: a claim that could not be written leaves it queued
@@ -103,12 +110,12 @@ class ThreadExecutor:
         if state is None:
             return
         with self._guard:
-            self._running.add(run_id)
+            self._running[run_id] = state.attempt
         try:
             self._settle(run_id, lambda: self.runner.execute(state, self._stopping))
         finally:
             with self._idle:
-                self._running.discard(run_id)
+                self._running.pop(run_id, None)
                 self._idle.notify_all()
 
     def _settle(self, run_id: str, work: Callable[[], RunState | None]) -> None:
@@ -131,11 +138,11 @@ class ThreadExecutor:
 
     def beat(self) -> None:
         with self._guard:
-            alive = self._running | set(self._unsettled)
+            alive = {**dict.fromkeys(self._unsettled), **self._running}
             unsettled = dict(self._unsettled)
-        for run_id in alive:
+        for run_id, attempt in alive.items():
             try:
-                self.store.touch_heartbeat(run_id)
+                self.store.touch_heartbeat(run_id, attempt)
             except OSError:
                 logger.exception("heartbeat failed", extra={"run_id": run_id})
         for run_id, error in unsettled.items():

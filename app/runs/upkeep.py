@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from app.runs.executor import Executor
@@ -60,5 +61,6 @@ class Upkeep:
             self.reaper.reconcile_index()
         self.reaper.reap()
         self.store.index.expire_idempotency_keys()
-        for run_id in self.store.index.with_status(RunStatus.QUEUED.value):
+        created_before_ns = time.time_ns() - int(self.executor.resend_after_s * 1e9)
+        for run_id in self.store.index.with_status(RunStatus.QUEUED.value, created_before_ns):
             self.executor.submit(run_id)

@@ -101,14 +101,14 @@ def test_owner_on_another_host_is_judged_by_its_heartbeat(store: RunStore, reape
 
 
 def test_this_process_is_never_its_own_orphan(store: RunStore, reaper: RunReaper) -> None:
-    run_id = running_with(store, current_owner())
+    run_id = running_with(store, current_owner(socket.gethostname()))
     assert reaper.fail_orphans() == []
     assert store.get(run_id).status is RunStatus.RUNNING
 
 
 def test_run_past_its_deadline_and_grace_is_stopped_for_timeout(store: RunStore) -> None:
     run_id = store.create(REQUEST, None, timeout_s=60).run_id
-    store.claim(run_id, current_owner())
+    store.claim(run_id, current_owner(socket.gethostname()))
     with store.exclusive(run_id) as (run_dir, state):
         store.commit(run_dir, state, deadline_at="2026-01-01T00:00:00.000Z")  # long past
     not_yet = RunReaper(store, orphan_after_s=30, timeout_grace_s=10 * 365 * 86400)
@@ -165,7 +165,7 @@ def test_every_index_check_sweeps_staging_not_only_the_first(store: RunStore, re
 
 
 def test_heartbeats_leave_no_temp_files(store: RunStore) -> None:
-    run_id = running_with(store, current_owner())
+    run_id = running_with(store, current_owner(socket.gethostname()))
     for _ in range(3):
         store.touch_heartbeat(run_id)
     assert [p.name for p in (store.root / run_id).iterdir() if p.name.endswith(".tmp")] == []

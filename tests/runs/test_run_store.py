@@ -4,6 +4,7 @@ import asyncio
 import multiprocessing
 import os
 import re
+import socket
 import threading
 from pathlib import Path
 
@@ -282,14 +283,14 @@ def test_deleted_run_leaves_a_tombstone(store: RunStore) -> None:
 def test_claim_is_exclusive(store: RunStore) -> None:
     run_id = reach(store, RunStatus.QUEUED)
     other = RunStore(store.root)
-    assert store.claim(run_id, current_owner()) is not None
-    assert other.claim(run_id, current_owner()) is None
-    assert store.get(run_id).owner == current_owner()
+    assert store.claim(run_id, current_owner(socket.gethostname())) is not None
+    assert other.claim(run_id, current_owner(socket.gethostname())) is None
+    assert store.get(run_id).owner == current_owner(socket.gethostname())
 
 
 def test_a_claim_is_logged_with_the_next_write_and_streamed_with_the_same_id_before(store: RunStore) -> None:
     run_id = store.create(REQUEST, None, 60).run_id
-    claimed = store.claim(run_id, current_owner())
+    claimed = store.claim(run_id, current_owner(socket.gethostname()))
     assert claimed is not None and claimed.started_at is not None
     assert not (store.root / run_id / RUN_LOG_FILE).exists()  # the claim wrote the state only
 

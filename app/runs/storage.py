@@ -1,0 +1,28 @@
+"""Opening the run store a deployment asks for: local files alone, or with PostgreSQL beside."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from app.config import Settings
+from app.runs.run_store import RunStore
+
+
+def open_store(settings: Settings) -> RunStore:
+    """SQLite and flock(2) under the output root by default; with RUNLANE_DATABASE_URL, the
+    index, Idempotency-Keys and run locks in PostgreSQL, for processes on several hosts."""
+    retention = timedelta(days=settings.retention_days) if settings.retention_days else None
+    index = locks = None
+    if settings.database_url:
+        from app.runs.postgres import Database, PgRunIndex, PgRunLocks
+
+        database = Database(settings.database_url, settings.database_schema)
+        index, locks = PgRunIndex(database), PgRunLocks(database)
+    return RunStore(
+        settings.output_dir,
+        settings.pipeline,
+        retention,
+        sync_filesystem=settings.durable_sync == "filesystem",
+        index=index,
+        locks=locks,
+    )
