@@ -27,10 +27,13 @@ class CeleryExecutor:
     claim of a run succeeds, and workers drop the rest.
     """
 
-    def __init__(self, app: Celery, queue_name: str, resend_after_s: float) -> None:
+    def __init__(
+        self, app: Celery, queue_name: str, resend_after_s: float, retry_after_s: float | None = None
+    ) -> None:
         self.app = app
         self.queue_name = queue_name
         self.resend_after_s = resend_after_s
+        self.retry_after_s = resend_after_s if retry_after_s is None else retry_after_s
         self._outbox: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._sent: dict[str, float] = {}
         self._guard = threading.Lock()
@@ -46,12 +49,18 @@ class CeleryExecutor:
         return not self._closing.is_set() and self._sender is not None and self._sender.is_alive()
 
     def submit(self, run_id: str) -> None:
+        self._offer(run_id, self.resend_after_s)
+
+    def resubmit(self, run_id: str) -> None:
+        """Offer an orphaned run again, for a worker to take over (again after `retry_after_s`
+        if no worker has taken it by then)."""
+        self._offer(run_id, self.retry_after_s)
+
+    def _offer(self, run_id: str, unless_sent_within_s: float) -> None:
         now = time.monotonic()
         with self._guard:
-            if (
-                self._closing.is_set()
-                or now - self._sent.get(run_id, -self.resend_after_s) < self.resend_after_s
-            ):
+            sent_at = self._sent.get(run_id)
+            if self._closing.is_set() or (sent_at is not None and now - sent_at < unless_sent_within_s):
                 return
             self._sent[run_id] = now
         self._outbox.put(run_id)
@@ -88,4 +97,5 @@ class CeleryExecutor:
             return
         self._pruned_at = now
         with self._guard:
-            self._sent = {key: at for key, at in self._sent.items() if now - at < self.resend_after_s}
+            keep = max(self.resend_after_s, self.retry_after_s)
+            self._sent = {key: at for key, at in self._sent.items() if now - at < keep}

@@ -15,6 +15,9 @@ class Executor(Protocol):
     def submit(self, run_id: str) -> None:
         """Execute a queued run some time soon; a run that is not queued by then is skipped."""
 
+    def resubmit(self, run_id: str) -> None:
+        """Execute a running run whose owner died as its next attempt (see PipelineRunner.claim)."""
+
     def request_stop(self, run_id: str) -> None:
         """Ask a running run to stop promptly (its cancel is already recorded in the store)."""
 

@@ -95,7 +95,9 @@ class RunService:
             from app.runs.celery_app import celery_app
             from app.runs.celery_executor import CeleryExecutor
 
-            return CeleryExecutor(celery_app(settings), settings.queue, settings.requeue_after_s)
+            return CeleryExecutor(
+                celery_app(settings), settings.queue, settings.requeue_after_s, settings.orphan_after_s
+            )
         pipeline = pipeline or load_pipeline(settings.pipeline, settings)
         runner = PipelineRunner(self.store, pipeline, settings.documents_root, self.attempts)
         return ThreadExecutor(
@@ -110,7 +112,7 @@ class RunService:
         """An orphan with attempts left goes back to the executor, which takes it over."""
         if orphan.attempt >= self.settings.max_attempts:
             return False
-        self.executor.submit(orphan.run_id)
+        self.executor.resubmit(orphan.run_id)
         return True
 
     def start(self) -> None:

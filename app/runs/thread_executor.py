@@ -68,6 +68,9 @@ class ThreadExecutor:
             self._pending.add(run_id)
         self._pool.submit(self._execute, run_id)
 
+    def resubmit(self, run_id: str) -> None:
+        self.submit(run_id)
+
     def request_stop(self, run_id: str) -> None:
         """Nothing to do here: pipelines read the cancel from the store at their next check."""
 

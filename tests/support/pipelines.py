@@ -106,6 +106,52 @@ def file_gated_pipeline(ctx: RunContext) -> PipelineResult:
     return completed(ctx)
 
 
+def worker_pipeline(ctx: RunContext) -> PipelineResult:
+    """For Celery workers: "sleep S" sleeps S seconds, "gated" waits for a `release` file in the
+    documents folder; both stop when asked, and log `start`/`end` lines with the pid and time
+    to `attempts.log` there (one write each, appended, so processes never interleave a line)."""
+    folder = ctx.options.markdown_path
+    _log_attempt(folder, "start", ctx.run_id)
+    question = ctx.options.question
+    seconds = float(question.split()[1]) if question.startswith("sleep ") else EVENT_TIMEOUT_S * 4
+    deadline = time.monotonic() + seconds
+    ctx.report("work", question, 0.5)
+    try:
+        while time.monotonic() < deadline:
+            if question == "gated" and (folder / "release").exists():
+                break
+            if ctx.should_stop():
+                return PipelineResult("stopped", "stop requested", None, None)
+            time.sleep(0.01)
+        return completed(ctx)
+    finally:
+        _log_attempt(folder, "end", ctx.run_id)
+
+
+def _log_attempt(folder: Path, what: str, run_id: str) -> None:
+    fd = os.open(folder / "attempts.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{what} {run_id} {os.getpid()} {time.time():.6f}\n".encode())
+    finally:
+        os.close(fd)
+
+
+def attempt_intervals(folder: Path) -> dict[str, list[tuple[float, float]]]:
+    """Each run's executions as (start, end) times, from `worker_pipeline`'s log."""
+    started: dict[tuple[str, str], float] = {}
+    intervals: dict[str, list[tuple[float, float]]] = {}
+    log = folder / "attempts.log"
+    for line in log.read_text().splitlines() if log.exists() else []:
+        what, run_id, pid, at = line.split()
+        if what == "start":
+            started[(run_id, pid)] = float(at)
+        else:
+            intervals.setdefault(run_id, []).append((started.pop((run_id, pid)), float(at)))
+    for (run_id, _), at in started.items():  # still running, or its process was killed
+        intervals.setdefault(run_id, []).append((at, float("inf")))
+    return intervals
+
+
 def executions(folder: Path) -> list[str]:
     log = folder / "executions.log"
     return [line.split()[0] for line in log.read_text().splitlines()] if log.exists() else []

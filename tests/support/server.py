@@ -96,3 +96,58 @@ def uvicorn_server(
         yield server
     finally:
         server.stop()
+
+
+class Worker:
+    """A `runlane worker` process group (the Celery main process and its pool children)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.process = process
+        self.log = log
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log.read_text()}")
+            if " ready." in self.log.read_text(errors="replace"):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"worker not ready:\n{self.log.read_text()}")
+
+    def deliveries(self) -> int:
+        """How many task messages this worker received (redeliveries included)."""
+        return self.log.read_text(errors="replace").count("] received")
+
+    def kill(self) -> None:
+        """SIGKILL to the whole group: the worker and its pool die with no clean-up at all."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(30)
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+@contextmanager
+def worker_process(root: Path, host_id: str, concurrency: int, settings: dict[str, str]) -> Iterator[Worker]:
+    """A worker with its own host id, on the deployment `settings` describe."""
+    log = root / f"worker-{host_id}-{time.monotonic_ns()}.log"
+    command = [sys.executable, "-c", "from app.cli import main; main()", "worker"]
+    command += [f"--concurrency={concurrency}"]
+    env = server_env(root, **{**settings, "host_id": host_id, "log_json": "false"})
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            command, cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    worker = Worker(process, log)
+    try:
+        worker.wait_ready()
+        yield worker
+    finally:
+        worker.stop()
