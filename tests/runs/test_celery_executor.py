@@ -132,7 +132,7 @@ def test_with_two_attempts_a_killed_workers_run_is_run_again_by_another(
     with api(root, settings) as client:
         with worker_process(root, "worker-a", 1, settings) as doomed:
             run_id = post(client, "gated")
-            wait_status(client, run_id, "running")
+            wait_until(lambda: run_id in attempt_intervals(root / "documents"), what="the first attempt")
             doomed.kill()
         (root / "documents" / "release").touch()
         with worker_process(root, "worker-b", 1, settings):
