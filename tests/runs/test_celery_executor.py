@@ -3,8 +3,10 @@ host ids sharing one output root, on the machine's real Redis and PostgreSQL."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +21,7 @@ from app.runs.run_state import RunState, parse_iso
 from app.runs.state_file import STATE_FILE, load_state
 from tests.conftest import wait_until
 from tests.support.pipelines import attempt_intervals
-from tests.support.server import free_port, uvicorn_server, worker_process
+from tests.support.server import REPO_ROOT, free_port, server_env, uvicorn_server, worker_process
 from tests.support.services import DATABASE_URL, REDIS_URL, pg_schema, redis_prefix
 
 pytestmark = pytest.mark.slow
@@ -236,3 +238,39 @@ def test_a_restarted_redis_loses_no_accepted_run(root: Path) -> None:
 
 def _queued_messages(port: int) -> int:
     return int(redis.Redis(port=port).llen("runlane"))
+
+
+def test_the_smoke_gate_passes_against_two_api_replicas_and_two_workers(tmp_path: Path) -> None:
+    """The compose scale-out profile's shape: every process shares the output root, Redis and
+    PostgreSQL; the gate creates on one replica while runs execute on the workers."""
+    shutil.copytree(REPO_ROOT / "documents", tmp_path / "documents")
+    with redis_prefix() as prefix, pg_schema() as schema:
+        settings = {
+            "executor": "celery",
+            "broker_url": REDIS_URL,
+            "broker_key_prefix": prefix,
+            "database_url": DATABASE_URL,
+            "database_schema": schema,
+            "data_dir": str(tmp_path / "documents" / "data"),
+        }
+        with (
+            uvicorn_server(tmp_path, **{**settings, "host_id": "api-1"}) as first,
+            uvicorn_server(tmp_path, **{**settings, "host_id": "api-2"}) as second,
+            worker_process(tmp_path, "worker-a", 2, settings),
+            worker_process(tmp_path, "worker-b", 2, settings),
+        ):
+            command = [sys.executable, "-m", "app.scripts.test_async_backend_flow", "--base-url", first.url]
+            command += ["--run-id", "scaled-1", "--enable-sql", "--poll-interval", "0.2"]
+            command += ["--output-dir", str(tmp_path / "smoke")]
+            result = subprocess.run(
+                command, cwd=tmp_path, env=server_env(tmp_path), capture_output=True, text=True, timeout=300
+            )
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "contract held: run scaled-1 ended completed" in result.stdout
+            with httpx.Client(base_url=second.url, timeout=30) as other:
+                answer = other.get("/api/v1/runs/scaled-1/output").json()
+                again = other.post("/api/v1/runs", json={"question": "q", "run_id": "scaled-1"})
+    assert "Renewable Power Programme" in answer["content"]
+    assert again.status_code == 409  # the id is taken on every replica
+    owner = states(tmp_path)["scaled-1"].owner
+    assert owner is not None and owner.host in {"worker-a", "worker-b"}
