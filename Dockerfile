@@ -14,7 +14,8 @@ RUN groupadd --system --gid 10001 runlane \
 
 COPY pyproject.toml README.md ./
 COPY app ./app
-RUN pip install --no-cache-dir .
+# The `scale` extra (Celery, Redis, PostgreSQL clients) lets one image serve as API or worker.
+RUN pip install --no-cache-dir ".[scale]"
 
 COPY documents ./documents
 RUN mkdir -p /data/output && chown -R 10001:10001 /data

@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -22,3 +23,16 @@ def test_the_wheel_contains_the_console_files(tmp_path: Path) -> None:
     assert {"app/web/static/index.html", "app/web/static/console.js", "app/web/static/console.css"} <= names
     assert "app/api/main.py" in names
     assert not any(name.startswith("tests/") for name in names)
+
+
+def test_the_compose_scale_profile_runs_two_api_replicas_and_two_workers_on_one_volume() -> None:
+    services = yaml.safe_load((REPO / "compose.yaml").read_text())["services"]
+    scaled = {name: spec for name, spec in services.items() if "scale" in spec.get("profiles", [])}
+    apis = [spec for spec in scaled.values() if "ports" in spec and spec.get("build")]
+    workers = [spec for spec in scaled.values() if spec.get("command", [None])[:2] == ["runlane", "worker"]]
+    assert len(apis) == 2 and len(workers) == 1 and workers[0]["deploy"]["replicas"] == 2
+    assert {"redis", "postgres"} <= set(scaled)
+    for spec in [*apis, *workers]:
+        assert spec["environment"]["RUNLANE_EXECUTOR"] == "celery"
+        assert "scaled-output:/data/output" in spec["volumes"]
+    assert "runlane" in services and "profiles" not in services["runlane"]  # the default stays one process
