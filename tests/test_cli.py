@@ -159,3 +159,11 @@ def test_on_a_terminal_ask_draws_progress_and_renders_the_markdown(server: Serve
     assert "\x1b[" in screen  # terminal styling
     assert "9,000" in screen and "Sources" in screen
     assert "━" in screen and re.search(r"[1-7]/7", screen)  # the bar, with "stage n of 7"
+
+
+def test_worker_without_a_broker_says_what_is_missing_and_exits_2(tmp_path: Path) -> None:
+    env = {key: value for key, value in server_env(tmp_path).items() if key != "RUNLANE_BROKER_URL"}
+    command = [sys.executable, "-c", "from app.cli import main; main()", "worker"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert "RUNLANE_BROKER_URL" in result.stderr and "Traceback" not in result.stderr
