@@ -1,6 +1,7 @@
 """Benchmark of a run's whole lifecycle with a pipeline that does nothing; prints figures only.
 
     .venv/bin/python scripts/bench_lifecycle.py [--seconds 5] [--history 100000]
+    .venv/bin/python scripts/bench_lifecycle.py --executor celery   # the scale-out figures
 
 One uvicorn process serves the real app with a no-op pipeline; `wrk` (C, with a Lua script)
 drives POSTs so the load generator is not the bottleneck, and completions are counted on the
@@ -67,7 +68,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(root: Path, pipeline: str) -> Iterator[tuple[str, int]]:
+def server(root: Path, pipeline: str, **settings: str) -> Iterator[tuple[str, int]]:
     port = free_port()
     env = {
         **os.environ,
@@ -78,6 +79,7 @@ def server(root: Path, pipeline: str) -> Iterator[tuple[str, int]]:
         "RUNLANE_MAX_QUEUED": "1000000",
         "RUNLANE_LOG_LEVEL": "WARNING",
         "RUNLANE_DATA_DIR": str(REPO_ROOT / "documents" / "data"),
+        **{f"RUNLANE_{key.upper()}": value for key, value in settings.items()},
     }
     command = [sys.executable, "-m", "uvicorn", "app.api.main:app", "--port", str(port)]
     command += ["--log-level", "warning", "--no-access-log", *SERVER_OPTIONS]
@@ -234,37 +236,42 @@ def celery_app() -> object:
     return app
 
 
-def celery_throughput(jobs: int) -> float:
-    """No-op jobs/s from the first send to the last completion, prefork worker of 2 processes."""
+def celery_throughput(jobs: int, workers: int = 1) -> float:
+    """No-op jobs/s from the first send to the last completion, prefork workers of 2 processes."""
     import redis
 
     queue = f"bench-{os.getpid()}"
     counter = f"{queue}-done"
     env = {**os.environ, "PYTHONPATH": f"{REPO_ROOT}:{REPO_ROOT / 'scripts'}"}
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "bench_lifecycle:celery",
-            "worker",
-            "-Q",
-            queue,
-            "--pool",
-            "prefork",
-            "--concurrency",
-            "2",
-            "--loglevel",
-            "warning",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "bench_lifecycle:celery",
+                "worker",
+                "-Q",
+                queue,
+                "--pool",
+                "prefork",
+                "--concurrency",
+                "2",
+                "--loglevel",
+                "warning",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "--hostname",
+                f"bench-{number}@%h",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for number in range(workers)
+    ]
     client = redis.Redis.from_url(BROKER)
     try:
         app = celery
@@ -279,12 +286,86 @@ def celery_throughput(jobs: int) -> float:
             time.sleep(0.005)
         return jobs / (time.monotonic() - started)
     finally:
-        worker.terminate()
-        worker.wait(30)
+        for worker in processes:
+            worker.terminate()
+        for worker in processes:
+            worker.wait(30)
         client.delete(counter, queue)
 
 
 celery = celery_app()
+
+
+@contextmanager
+def runlane_workers(root: Path, count: int, settings: dict[str, str]) -> Iterator[None]:
+    """`count` `runlane worker` processes (prefork pools of 2, like the raw Celery workers)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{REPO_ROOT}:{REPO_ROOT / 'scripts'}",
+        "RUNLANE_OUTPUT_DIR": str(root / "output"),
+        "RUNLANE_DOCUMENTS_ROOT": str(root),
+        "RUNLANE_LOG_LEVEL": "WARNING",
+        **{f"RUNLANE_{key.upper()}": value for key, value in settings.items()},
+    }
+    processes, logs = [], []
+    for number in range(count):
+        log = root / f"worker-{number}.log"
+        logs.append(log)
+        with log.open("wb") as sink:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", "from app.cli import main; main()", "worker", "--concurrency=2"],
+                    cwd=root,
+                    env={**env, "RUNLANE_HOST_ID": f"bench-worker-{number}"},
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+    try:
+        for log in logs:
+            while " ready." not in log.read_text(errors="replace"):
+                time.sleep(0.05)
+        yield
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            process.wait(60)
+
+
+def celery_mode(root: Path, seconds: int, jobs: int, rounds: int, script: Path) -> None:
+    """`--executor celery`: runs/s through the API with Runlane's Celery workers, next to raw
+    Celery on the same broker and the same worker processes, with one and with two workers."""
+    import redis
+
+    for workers in (1, 2):
+        rates, celery_rates = [], []
+        for number in range(rounds):
+            prefix = f"bench-{os.getpid()}-{workers}-{number}:"
+            settings = {"executor": "celery", "broker_url": BROKER, "broker_key_prefix": prefix}
+            noop = "bench_lifecycle:noop_pipeline"
+            folder = _fresh(root, f"celery-{workers}-{number}")
+            try:
+                with (
+                    server(folder, noop, **settings) as (url, pid),
+                    runlane_workers(folder, workers, {**settings, "pipeline": noop}),
+                ):
+                    rate, _, _ = throughput(url, pid, seconds, script)
+            finally:
+                client = redis.Redis.from_url(BROKER)
+                keys = list(client.scan_iter(match=f"{prefix}*"))
+                if keys:
+                    client.delete(*keys)
+            rates.append(rate)
+            celery_rates.append(celery_throughput(jobs, workers))
+        cost = [theirs / ours for ours, theirs in zip(rates, celery_rates, strict=True)]
+        print(
+            f"celery mode, {workers} worker(s) of 2 processes, median of {rounds} rounds: "
+            f"{statistics.median(rates):,.0f} runs/s through the API; raw Celery "
+            f"{statistics.median(celery_rates):,.0f} jobs/s -> cost per run {statistics.median(cost):.2f}x "
+            f"bare Celery's (rounds: {', '.join(f'{c:.2f}x' for c in cost)})"
+        )
 
 
 def main() -> None:
@@ -295,6 +376,9 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=100_000)
     parser.add_argument("--celery-jobs", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved Runlane/Celery throughput rounds")
+    parser.add_argument(
+        "--executor", choices=["threads", "celery"], default="threads", help="celery: the scale-out figures"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="runlane-bench-lifecycle-"))
     script = root / "post.lua"
@@ -302,6 +386,12 @@ def main() -> None:
     (root / "documents").mkdir()
     (root / "documents" / "note.md").write_text("# Note\n\nSolar subsidies fund rooftop panels.\n")
     noop = "bench_lifecycle:noop_pipeline"
+    if args.executor == "celery":
+        try:
+            celery_mode(root, args.seconds, args.celery_jobs, args.rounds, script)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return
     try:
         with server(_fresh(root, "a"), noop) as (url, pid):
             pickup = pickup_ms(url)
