@@ -237,16 +237,17 @@ class RunService:
         return value
 
     def _check_queue(self) -> None:
-        """Backpressure.  The index is counted at most every QUEUE_COUNT_TTL_S; in between, the
-        count follows what this process accepted and dequeued, so a burst costs one count."""
+        """Backpressure.  Far from the limit, the index is counted at most every
+        QUEUE_COUNT_TTL_S and in between the count follows what this process accepted and
+        dequeued, so a burst costs one count; past half the limit, every POST counts."""
         limit = self.settings.max_queued
         with self._queue_guard:
             counted_at, queued, dequeued = self._queued
             now, moved_on = time.monotonic(), self.store.dequeued
-            if now - counted_at > QUEUE_COUNT_TTL_S:
+            queued = max(0, queued - (moved_on - dequeued))
+            # Other processes (API replicas) accept runs too: near the limit, every POST counts.
+            if now - counted_at > QUEUE_COUNT_TTL_S or 2 * (queued + 1) > limit:
                 counted_at, queued = now, self.store.index.count(RunStatus.QUEUED.value, up_to=limit)
-            else:
-                queued = max(0, queued - (moved_on - dequeued))
             self._queued = (counted_at, queued, moved_on)
             if queued >= limit:
                 raise QueueFullError(self.settings.max_queued, self.settings.poll_interval_s)

@@ -274,3 +274,35 @@ def test_the_smoke_gate_passes_against_two_api_replicas_and_two_workers(tmp_path
     assert again.status_code == 409  # the id is taken on every replica
     owner = states(tmp_path)["scaled-1"].owner
     assert owner is not None and owner.host in {"worker-a", "worker-b"}
+
+
+def test_backpressure_and_idempotency_keys_hold_across_api_replicas(
+    root: Path, scale: dict[str, str]
+) -> None:
+    settings = {**scale, "max_queued": "3"}
+    with api(root, settings) as first, api(root, settings) as second:  # no worker: runs stay queued
+        codes = [
+            (first if n % 2 else second)
+            .post("/api/v1/runs", json={"question": "sleep 0", "markdown_path": "documents"})
+            .status_code
+            for n in range(6)
+        ]
+        assert codes[:3] == [202, 202, 202] and set(codes[3:]) == {429}
+        body = {"question": "sleep 0", "markdown_path": "documents"}
+        headers = {"Idempotency-Key": "replicas-1"}
+        with (
+            api(root, {**scale, "max_queued": "10"}) as third,
+            api(root, {**scale, "max_queued": "10"}) as fourth,
+        ):
+            made = third.post("/api/v1/runs", json=body, headers=headers)
+            again = fourth.post("/api/v1/runs", json=body, headers=headers)
+    assert made.status_code == 202 and again.status_code == 200
+    assert again.json()["run_id"] == made.json()["run_id"]
+
+
+def test_a_time_limit_stops_a_run_on_a_worker(root: Path, scale: dict[str, str]) -> None:
+    with api(root, scale) as client, worker_process(root, "worker-a", 1, scale):
+        body = {"question": "sleep 60", "markdown_path": "documents", "timeout_s": 1}
+        run_id = client.post("/api/v1/runs", json=body).json()["run_id"]
+        stopped = wait_status(client, run_id, "stopped")
+    assert stopped["finish_reason"] == "timeout"
