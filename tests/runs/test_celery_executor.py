@@ -160,13 +160,22 @@ def test_a_redelivered_message_never_runs_a_run_twice_at_once(root: Path, scale:
     assert {run_id: len(runs) for run_id, runs in intervals.items()} == dict.fromkeys(run_ids, 1)
 
 
-def test_a_cancel_on_the_api_host_stops_the_run_on_the_worker(root: Path, scale: dict[str, str]) -> None:
+def test_a_cancel_on_the_api_host_stops_the_run_on_the_worker_and_its_events_stream_live(
+    root: Path, scale: dict[str, str]
+) -> None:
     with api(root, scale) as client, worker_process(root, "worker-a", 1, scale):
         run_id = post(client, "gated")
         wait_status(client, run_id, "running")
-        assert client.post(f"/api/v1/runs/{run_id}/cancel").status_code in (200, 202)
+        with client.stream("GET", f"/api/v1/runs/{run_id}/events") as events:
+            lines = events.iter_lines()
+            seen = [next(line for line in lines if line.startswith("event:"))]
+            assert seen == ["event: status"]
+            wait_until(lambda: run_id in attempt_intervals(root / "documents"), what="the pipeline")
+            assert client.post(f"/api/v1/runs/{run_id}/cancel").status_code == 202
+            seen += list(lines)
         stopped = wait_status(client, run_id, "stopped")
     assert stopped["finish_reason"] == "cancelled"
+    assert {"event: progress", "event: cancel_requested", "event: end"} <= set(seen)
     assert attempt_intervals(root / "documents")[run_id][0][1] != float("inf")
 
 
