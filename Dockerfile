@@ -15,6 +15,8 @@ RUN groupadd --system --gid 10001 runlane \
 COPY pyproject.toml README.md ./
 COPY app ./app
 # The `scale` extra (Celery, Redis, PostgreSQL clients) lets one image serve as API or worker.
+# It is the project itself, with its own version bounds in pyproject.toml, not a PyPI name.
+# hadolint ignore=DL3013
 RUN pip install --no-cache-dir ".[scale]"
 
 COPY documents ./documents
