@@ -9,7 +9,6 @@ reaper, by RUNLANE_MAX_ATTEMPTS.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
@@ -17,11 +16,8 @@ from celery import signals
 
 from app.config import Settings
 from app.runs.celery_app import TASK_NAME, celery_app
-from app.runs.pipeline_runner import Attempts, PipelineRunner, load_pipeline
 from app.runs.storage import open_store
-from app.runs.thread_executor import ThreadExecutor
-
-logger = logging.getLogger("runlane.worker")
+from app.runs.thread_executor import ThreadExecutor, thread_executor
 
 _settings: Settings | None = None
 _executors: dict[int, ThreadExecutor] = {}  # by pid: a forked child opens its own
@@ -33,17 +29,7 @@ def process_executor() -> ThreadExecutor:
     executor = _executors.get(pid)
     if executor is None:
         assert _settings is not None, "run_worker sets the settings before the pool starts"
-        settings = _settings
-        store = open_store(settings)
-        attempts = Attempts(settings.host_id, settings.orphan_after_s, settings.max_attempts)
-        pipeline = load_pipeline(settings.pipeline, settings)
-        runner = PipelineRunner(store, pipeline, settings.documents_root, attempts)
-        executor = ThreadExecutor(
-            runner,
-            max_workers=1,
-            heartbeat_interval_s=settings.heartbeat_interval_s,
-            shutdown_grace_s=settings.shutdown_grace_s,
-        )
+        executor = thread_executor(_settings, open_store(_settings), max_workers=1)
         executor.start()
         _executors[pid] = executor
     return executor

@@ -23,7 +23,6 @@ from app.runs.errors import (
     RunNotFoundError,
 )
 from app.runs.executor import Executor
-from app.runs.pipeline_runner import Attempts, PipelineRunner, load_pipeline
 from app.runs.run_ids import new_run_id
 from app.runs.run_index import DAMAGED
 from app.runs.run_listing import Page, list_page
@@ -31,7 +30,7 @@ from app.runs.run_reaper import RunReaper
 from app.runs.run_state import RunState, RunStatus
 from app.runs.storage import open_store
 from app.runs.store_writer import Change, Prepared
-from app.runs.thread_executor import ThreadExecutor
+from app.runs.thread_executor import thread_executor
 from app.runs.upkeep import Upkeep
 
 API_PREFIX = "/api/v1"
@@ -72,7 +71,6 @@ class RunService:
     ) -> None:
         self.settings = settings
         self.store = open_store(settings)
-        self.attempts = Attempts(settings.host_id, settings.orphan_after_s, settings.max_attempts)
         self.executor = self._executor(pipeline, on_finished)
         self.reaper = RunReaper(
             self.store,
@@ -98,15 +96,7 @@ class RunService:
             return CeleryExecutor(
                 celery_app(settings), settings.queue, settings.requeue_after_s, settings.orphan_after_s
             )
-        pipeline = pipeline or load_pipeline(settings.pipeline, settings)
-        runner = PipelineRunner(self.store, pipeline, settings.documents_root, self.attempts)
-        return ThreadExecutor(
-            runner,
-            max_workers=settings.max_workers,
-            heartbeat_interval_s=settings.heartbeat_interval_s,
-            shutdown_grace_s=settings.shutdown_grace_s,
-            on_finished=on_finished,
-        )
+        return thread_executor(settings, self.store, pipeline, on_finished=on_finished)
 
     def _retry(self, orphan: RunState) -> bool:
         """An orphan with attempts left goes back to the executor, which takes it over."""

@@ -9,8 +9,18 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from app.runs.pipeline_runner import SHUTDOWN_MESSAGE, PipelineRunner, UnrecordedFailureError, error_of
+from app.config import Settings
+from app.modules.contract import Pipeline
+from app.runs.pipeline_runner import (
+    SHUTDOWN_MESSAGE,
+    Attempts,
+    PipelineRunner,
+    UnrecordedFailureError,
+    error_of,
+    load_pipeline,
+)
 from app.runs.run_state import RunError, RunState
+from app.runs.run_store import RunStore
 
 logger = logging.getLogger("runlane.executor")
 
@@ -158,3 +168,22 @@ class ThreadExecutor:
                 self._unsettled.pop(run_id, None)
             if finished is not None and self.on_finished is not None:
                 self.on_finished(finished)
+
+
+def thread_executor(
+    settings: Settings,
+    store: RunStore,
+    pipeline: Pipeline | None = None,
+    max_workers: int | None = None,
+    on_finished: Callable[[RunState], None] | None = None,
+) -> ThreadExecutor:
+    """The executor the settings describe, over `store` (the pipeline loaded unless given)."""
+    attempts = Attempts(settings.host_id, settings.orphan_after_s, settings.max_attempts)
+    pipeline = pipeline or load_pipeline(settings.pipeline, settings)
+    return ThreadExecutor(
+        PipelineRunner(store, pipeline, settings.documents_root, attempts),
+        max_workers=max_workers or settings.max_workers,
+        heartbeat_interval_s=settings.heartbeat_interval_s,
+        shutdown_grace_s=settings.shutdown_grace_s,
+        on_finished=on_finished,
+    )
