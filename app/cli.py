@@ -16,31 +16,40 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
 from app.api_client import ApiError, RunlaneClient, ServerUnreachableError
+from app.key_cli import keys
 
 app = typer.Typer(
     help="Runlane: start answer-generation runs, follow them, read their answers.", no_args_is_help=True
 )
+app.add_typer(keys, name="keys")
 out = Console()
 err = Console(stderr=True)
 
 UrlOption = Annotated[
     str, typer.Option("--url", envvar="RUNLANE_URL", help="Base URL of the Runlane server.")
 ]
+KeyOption = Annotated[
+    str | None,
+    typer.Option("--api-key", envvar="RUNLANE_API_KEY", help="API key, if the server asks for one."),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the raw JSON answer.")]
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 @contextmanager
-def connected(url: str) -> Iterator[RunlaneClient]:
+def connected(url: str, api_key: str | None = None) -> Iterator[RunlaneClient]:
     """A client whose failures become one clear line and an exit code, never a traceback."""
-    client = RunlaneClient(url)
+    client = RunlaneClient(url, api_key=api_key)
     try:
         yield client
     except ServerUnreachableError as exc:
         err.print(f"[red]error:[/] {exc} Is it running? Start one with `runlane serve`.", highlight=False)
         raise typer.Exit(2) from None
     except ApiError as exc:
-        err.print(f"[red]error:[/] {exc.message} ({exc.code})", highlight=False)
+        hint = ""
+        if exc.status_code == 401:
+            hint = " Give a key with --api-key or RUNLANE_API_KEY (`runlane keys create` makes one)."
+        err.print(f"[red]error:[/] {exc.message} ({exc.code}){hint}", highlight=False)
         raise typer.Exit(1) from None
     finally:
         client.close()
@@ -148,12 +157,13 @@ def ask(
     run_id: Annotated[str | None, typer.Option("--run-id", help="Your own run id.")] = None,
     as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
+    api_key: KeyOption = None,
 ) -> None:
     """Start a run; with --wait, show its progress and print the answer."""
     request: dict[str, Any] = {"question": question, "enable_sql": sql, "markdown_path": docs}
     if run_id:
         request["run_id"] = run_id
-    with connected(url) as client:
+    with connected(url, api_key) as client:
         created = client.create(request)
         if not wait:
             emit_json(created) if as_json else print(created["run_id"])
@@ -170,9 +180,11 @@ def ask(
 
 
 @app.command()
-def status(run_id: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL) -> None:
+def status(
+    run_id: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL, api_key: KeyOption = None
+) -> None:
     """Show a run's status."""
-    with connected(url) as client:
+    with connected(url, api_key) as client:
         payload, _ = client.status(run_id)
         if as_json:
             emit_json(payload)
@@ -189,9 +201,10 @@ def list_runs(
     limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
     as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
+    api_key: KeyOption = None,
 ) -> None:
     """List runs, newest first."""
-    with connected(url) as client:
+    with connected(url, api_key) as client:
         page = client.list(status, limit)
         if as_json:
             emit_json(page)
@@ -208,8 +221,10 @@ def list_runs(
         out.print(table)
 
 
-def _artifact(fetch: Callable[[RunlaneClient], dict[str, Any]], url: str, as_json: bool, key: str) -> None:
-    with connected(url) as client:
+def _artifact(
+    fetch: Callable[[RunlaneClient], dict[str, Any]], url: str, api_key: str | None, as_json: bool, key: str
+) -> None:
+    with connected(url, api_key) as client:
         payload = fetch(client)
         if as_json:
             emit_json(payload)
@@ -220,31 +235,38 @@ def _artifact(fetch: Callable[[RunlaneClient], dict[str, Any]], url: str, as_jso
 
 
 @app.command()
-def output(run_id: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL) -> None:
+def output(
+    run_id: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL, api_key: KeyOption = None
+) -> None:
     """Print a finished run's answer (markdown)."""
-    _artifact(lambda client: client.output(run_id), url, as_json, "content")
+    _artifact(lambda client: client.output(run_id), url, api_key, as_json, "content")
 
 
 @app.command()
-def context(run_id: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL) -> None:
+def context(
+    run_id: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL, api_key: KeyOption = None
+) -> None:
     """Print a finished run's evidence (the context bundle)."""
-    _artifact(lambda client: client.context(run_id), url, as_json, "context_bundle")
+    _artifact(lambda client: client.context(run_id), url, api_key, as_json, "context_bundle")
 
 
 @app.command()
-def cancel(run_id: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL) -> None:
+def cancel(
+    run_id: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL, api_key: KeyOption = None
+) -> None:
     """Cancel a run (a queued run stops at once; a running one at its next check)."""
-    with connected(url) as client:
+    with connected(url, api_key) as client:
         payload = client.cancel(run_id)
         emit_json(payload) if as_json else print(describe(payload))
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def smoke(ctx: typer.Context, url: UrlOption = DEFAULT_URL) -> None:
+def smoke(ctx: typer.Context, url: UrlOption = DEFAULT_URL, api_key: KeyOption = None) -> None:
     """Run the smoke-test gate (options of python -m app.scripts.test_async_backend_flow)."""
     from app.scripts.test_async_backend_flow import main as smoke_main
 
-    raise typer.Exit(smoke_main(["--base-url", url, *ctx.args]))
+    key = ["--api-key", api_key] if api_key else []
+    raise typer.Exit(smoke_main(["--base-url", url, *key, *ctx.args]))
 
 
 def main() -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_PIPELINE = "app.modules.orchestrator.module:run_pipeline"
 
@@ -108,6 +108,33 @@ class Settings(BaseSettings):
     idempotency_ttl_s: float = Field(24 * 3600.0, gt=0, description="Lifetime of Idempotency-Key.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS.")
 
+    auth: Literal["none", "api-key"] = Field(
+        "none",
+        description="none: anyone who reaches the port may do anything (a laptop); api-key: every "
+        "/api/v1 request needs a key made with `runlane keys create`, and sees only its own runs.",
+    )
+    operations_access: Literal["admin", "key", "open"] = Field(
+        "admin",
+        description="With keys on, who may read /metrics, /api/v1/service-info and the API docs: "
+        "admin keys, any key, or anyone.",
+    )
+    webhook_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated hosts webhooks may reach over plain http or at private, "
+        "loopback or link-local addresses (e.g. 127.0.0.1 for a receiver on this machine).",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Signing secret (whsec_...) of webhooks when RUNLANE_AUTH=none; with keys on, "
+        "each key's own secret signs its runs' webhooks.",
+    )
+    webhook_max_attempts: int = Field(8, ge=1, le=50, description="Delivery attempts of one webhook.")
+    webhook_backoff_s: float = Field(
+        2.0, gt=0, description="Wait before the second attempt; doubles each time, with jitter."
+    )
+    webhook_backoff_max_s: float = Field(900.0, gt=0, description="Longest wait between two attempts.")
+    webhook_timeout_s: float = Field(10.0, gt=0, description="Time limit of one delivery attempt.")
+
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset = extractive.")
     llm_model: str = Field("gpt-4o-mini", description="Model name sent to the LLM endpoint.")
     llm_api_key: SecretStr = Field(SecretStr("not-needed"), description="API key for the endpoint.")
@@ -115,6 +142,13 @@ class Settings(BaseSettings):
 
     log_level: str = Field("INFO", description="Logging level.")
     log_json: bool = Field(True, description="Structured JSON logs (false: plain text).")
+
+    @field_validator("webhook_allow_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [host.strip().lower() for host in value.split(",") if host.strip()]
+        return value
 
     @model_validator(mode="after")
     def _executor_needs_broker(self) -> Self:

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
+from app.api.auth import ApiKeyAuth
 from app.api.logs import configure_logging
 from app.api.metrics import HttpMetrics, Metrics
 from app.api.problems import problem
@@ -27,10 +28,12 @@ from app.modules.contract import Pipeline
 from app.runs.errors import (
     ArtifactMissingError,
     ArtifactNotProducedError,
+    ForbiddenError,
     IdempotencyKeyReusedError,
     InvalidRequestError,
     InvalidTransitionError,
     QueueFullError,
+    QuotaExceededError,
     RunActiveError,
     RunAlreadyFinishedError,
     RunGoneError,
@@ -40,6 +43,7 @@ from app.runs.errors import (
     RunNotFoundError,
     RunStateUnreadableError,
     StorageFullError,
+    WebhookUrlRefusedError,
 )
 from app.runs.run_service import RunService
 
@@ -59,8 +63,11 @@ ERROR_STATUS: dict[type[RunlaneError], int] = {
     ArtifactMissingError: 500,
     RunStateUnreadableError: 500,
     QueueFullError: 429,
+    QuotaExceededError: 429,
+    ForbiddenError: 403,
     IdempotencyKeyReusedError: 422,
     InvalidRequestError: 422,
+    WebhookUrlRefusedError: 422,
     StorageFullError: 507,
 }
 
@@ -77,7 +84,7 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RunlaneError)
     status = next(code for kind, code in ERROR_STATUS.items() if isinstance(exc, kind))
     headers = None
-    if isinstance(exc, QueueFullError | StorageFullError):
+    if isinstance(exc, QueueFullError | StorageFullError | QuotaExceededError):
         headers = {"Retry-After": str(exc.retry_after_s)}
     if status >= 500 and not isinstance(exc, RunStateUnreadableError):  # that one is logged once
         logger.error(exc.message, extra={"code": exc.code, "run_id": getattr(exc, "run_id", None)})
@@ -144,12 +151,21 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     app.state.settings = settings
     app.state.metrics = metrics
     app.add_middleware(RequestLimits, max_bytes=settings.max_body_bytes)
+    if settings.auth == "api-key":
+        app.add_middleware(ApiKeyAuth, runs=holder, operations=settings.operations_access)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["content-type", "idempotency-key", "if-none-match", "last-event-id"],
+            allow_headers=[
+                "content-type",
+                "idempotency-key",
+                "if-none-match",
+                "last-event-id",
+                "authorization",
+                "x-api-key",
+            ],
             expose_headers=["Location", "Retry-After", "ETag"],
         )
     app.add_middleware(HttpMetrics, metrics=metrics)

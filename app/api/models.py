@@ -37,6 +37,12 @@ class RunCreateRequest(BaseModel):
     timeout_s: float | None = Field(
         None, gt=0, description="Time limit for this run in seconds (at most the server's maximum)."
     )
+    webhook_url: str | None = Field(
+        None,
+        max_length=2048,
+        description="Told when the run ends: a signed POST (Standard Webhooks) of run_id, status, "
+        "finish_reason, status_url and occurred_at. https only, never a private address.",
+    )
 
     @field_validator("question")
     @classmethod
@@ -137,8 +143,29 @@ class RunListResponse(BaseModel):
     )
 
 
+class WebhookAttempt(BaseModel):
+    attempt: int
+    at: str
+    delivered: bool
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: float | None = None
+
+
+class WebhookInfo(BaseModel):
+    id: str = Field(description="The webhook-id header of every attempt (receivers dedupe on it).")
+    url: str
+    status: Literal["waiting", "pending", "delivered", "failed"] = Field(
+        description="waiting: the run has not ended; pending: being delivered or retried."
+    )
+    attempts: list[WebhookAttempt]
+    next_attempt_at: str | None = None
+
+
 class RunDetailResponse(RunStatusResponse):
     request: dict[str, Any] = Field(description="The accepted request options.")
+    key_id: str | None = Field(description="The id of the API key that started the run, if any.")
+    webhook: WebhookInfo | None = Field(description="The run's webhook and its delivery attempts.")
     status_url: str
     output_url: str
     context_url: str

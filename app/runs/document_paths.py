@@ -9,16 +9,21 @@ from __future__ import annotations
 import functools
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from app.runs.errors import InvalidRequestError
+from app.runs.errors import DocumentsForbiddenError, InvalidRequestError
 
 DEFAULT_MARKDOWN_PATH = "documents"
 MAX_MARKDOWN_PATH = 1024
 
 
-def resolve_markdown_path(root: Path, value: object, excluded: Path | None = None) -> Path:
-    """The real folder `value` names inside `root`, or InvalidRequestError saying what is wrong."""
+def resolve_markdown_path(
+    root: Path, value: object, excluded: Path | None = None, allowed: Sequence[str] | None = None
+) -> Path:
+    """The real folder `value` names inside `root`, or InvalidRequestError saying what is wrong.
+    With `allowed` (an API key's folders, relative to `root`), the folder must lie in one of
+    them, compared by real path so that no link or spelling gets around it."""
     raw = DEFAULT_MARKDOWN_PATH if value is None else value
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidRequestError("markdown_path must be a non-empty relative path.")
@@ -47,7 +52,16 @@ def resolve_markdown_path(root: Path, value: object, excluded: Path | None = Non
             raise InvalidRequestError(
                 f"markdown_path '{raw}' holds run outputs; choose a folder of documents only."
             )
+    if allowed is not None and not any(_inside(resolved, _allowed_folder(base, a)) for a in allowed):
+        raise DocumentsForbiddenError(raw)
     return Path(resolved)
+
+
+def _allowed_folder(base: str, folder: str) -> str:
+    relative = PurePosixPath(folder.replace("\\", "/"))
+    if relative.is_absolute() or ".." in relative.parts:
+        return "\x00"  # names nothing: a key's folders are checked when it is made, this is a backstop
+    return os.path.realpath(os.path.join(base, *relative.parts))
 
 
 def _existing_folder(base: str, parts: tuple[str, ...], raw: str) -> str:

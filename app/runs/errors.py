@@ -25,8 +25,10 @@ class RunNotFoundError(RunlaneError):
 class RunGoneError(RunlaneError):
     code = "RUN_GONE"
 
-    def __init__(self, run_id: str, deleted_at: str) -> None:
+    def __init__(self, run_id: str, deleted_at: str, key_id: str | None = None) -> None:
         super().__init__(f"Run '{run_id}' was deleted at {deleted_at}.")
+        self.run_id = run_id
+        self.key_id = key_id
 
 
 class RunIdConflictError(RunlaneError):
@@ -97,6 +99,32 @@ class IdempotencyKeyReusedError(RunlaneError):
 
     def __init__(self, key: str) -> None:
         super().__init__(f"Idempotency-Key '{key}' was already used with a different request body.")
+
+
+class QuotaExceededError(RunlaneError):
+    """One of an API key's limits (active runs, queued runs, requests per minute) is reached."""
+
+    def __init__(self, code: str, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retry_after_s = retry_after_s
+
+
+class ForbiddenError(RunlaneError):
+    """A valid API key without the right to do this."""
+
+    code = "FORBIDDEN"
+
+
+class DocumentsForbiddenError(ForbiddenError):
+    code = "DOCUMENTS_FORBIDDEN"
+
+    def __init__(self, markdown_path: str) -> None:
+        super().__init__(f"This API key may not start runs over '{markdown_path}'.")
+
+
+class WebhookUrlRefusedError(RunlaneError):
+    code = "WEBHOOK_URL_REFUSED"
 
 
 class InvalidRequestError(RunlaneError):

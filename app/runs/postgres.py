@@ -37,6 +37,10 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_ns DESC, run_id DESC);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created_ns DESC, run_id DESC);
 CREATE INDEX IF NOT EXISTS runs_by_finished ON runs (finished_ns) WHERE finished_ns IS NOT NULL;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS key_id TEXT;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS webhook_due_ns BIGINT;
+CREATE INDEX IF NOT EXISTS runs_by_key ON runs (key_id, status, created_ns DESC, run_id DESC);
+CREATE INDEX IF NOT EXISTS runs_by_webhook_due ON runs (webhook_due_ns) WHERE webhook_due_ns > 0;
 CREATE TABLE IF NOT EXISTS idempotency (
     key TEXT PRIMARY KEY,
     body_hash TEXT NOT NULL,
@@ -112,11 +116,22 @@ class PgRunIndex:
             finally:
                 self._local.batch = None
 
-    def upsert(self, run_id: str, created_ns: int, status: str, finished_ns: int | None) -> None:
+    def upsert(
+        self,
+        run_id: str,
+        created_ns: int,
+        status: str,
+        finished_ns: int | None,
+        key_id: str | None = None,
+        webhook_due_ns: int | None = None,
+    ) -> None:
         self._run(
-            "INSERT INTO runs (run_id, created_ns, status, finished_ns) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, finished_ns = excluded.finished_ns",
-            (run_id, created_ns, status, finished_ns),
+            "INSERT INTO runs (run_id, created_ns, status, finished_ns, key_id, webhook_due_ns) "
+            "VALUES (%s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, "
+            "finished_ns = excluded.finished_ns, key_id = excluded.key_id, "
+            "webhook_due_ns = COALESCE(runs.webhook_due_ns, excluded.webhook_due_ns)",
+            (run_id, created_ns, status, finished_ns, key_id, webhook_due_ns),
         )
 
     def mark(self, run_id: str, status: str, created_ns: int = 0) -> None:
@@ -126,9 +141,14 @@ class PgRunIndex:
             (run_id, created_ns, status),
         )
 
-    def count(self, status: str, up_to: int | None = None) -> int:
-        query = "SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE status = %s LIMIT %s) AS slice"
-        return int(self._rows(query, (status, up_to))[0][0])
+    def count(self, status: str, up_to: int | None = None, key_id: str | None = None) -> int:
+        if key_id is None:
+            query = "SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE status = %s LIMIT %s) AS slice"
+            return int(self._rows(query, (status, up_to))[0][0])
+        query = (
+            "SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE key_id = %s AND status = %s LIMIT %s) AS slice"
+        )
+        return int(self._rows(query, (key_id, status, up_to))[0][0])
 
     def remove(self, run_id: str) -> None:
         self._run("DELETE FROM runs WHERE run_id = %s", (run_id,))
@@ -153,9 +173,14 @@ class PgRunIndex:
         rows = self._rows("SELECT run_id FROM runs WHERE finished_ns < %s", (finished_ns,))
         return [row[0] for row in rows]
 
-    def page(self, status: str | None, after: Cursor | None, limit: int, hidden: str) -> list[Cursor]:
+    def page(
+        self, status: str | None, after: Cursor | None, limit: int, hidden: str, key_id: str | None = None
+    ) -> list[Cursor]:
         clauses = ["status = %s" if status is not None else "status <> %s"]
         params: list[Any] = [status if status is not None else hidden]
+        if key_id is not None:
+            clauses.append("key_id = %s")
+            params.append(key_id)
         if after is not None:
             clauses.append("(created_ns, run_id) < (%s, %s)")
             params.extend(after)
@@ -164,6 +189,23 @@ class PgRunIndex:
             "ORDER BY created_ns DESC, run_id DESC LIMIT %s"
         )
         return [(int(created), run_id) for created, run_id in self._rows(query, (*params, limit))]
+
+    def webhooks_due(self, now_ns: int, limit: int) -> list[tuple[str, int]]:
+        rows = self._rows(
+            "SELECT run_id, webhook_due_ns FROM runs WHERE webhook_due_ns > 0 AND webhook_due_ns <= %s "
+            "ORDER BY webhook_due_ns LIMIT %s",
+            (now_ns, limit),
+        )
+        return [(run_id, int(due)) for run_id, due in rows]
+
+    def reschedule_webhook(self, run_id: str, due_ns: int, next_ns: int) -> bool:
+        return (
+            self._run(
+                "UPDATE runs SET webhook_due_ns = %s WHERE run_id = %s AND webhook_due_ns = %s",
+                (next_ns, run_id, due_ns),
+            )
+            == 1
+        )
 
     def claim_idempotency_key(self, key: str, body_hash: str, run_id: str, ttl_s: float) -> bool:
         now = time.time()

@@ -34,7 +34,17 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 """
 
+# Columns added after the first release, for indexes made before them.
+_ADDED_COLUMNS = {"key_id": "TEXT", "webhook_due_ns": "INTEGER"}
+_ADDED_INDEXES = """
+CREATE INDEX IF NOT EXISTS runs_by_key ON runs (key_id, status, created_ns DESC, run_id DESC);
+CREATE INDEX IF NOT EXISTS runs_by_webhook_due ON runs (webhook_due_ns) WHERE webhook_due_ns > 0;
+"""
+
 Cursor = tuple[int, str]
+# webhook_due_ns: NULL while nothing is due, then when the next delivery attempt is due,
+# WEBHOOK_DONE once it was delivered or given up.
+WEBHOOK_DONE = 0
 # A status only the index knows: the run folder has no readable state (see run_reaper).
 DAMAGED = "damaged"
 MAX_NS = 2**63 - 1
@@ -44,15 +54,27 @@ class Index(Protocol):
     """What the engine needs of an index: SQLite here (one host), PostgreSQL across hosts."""
 
     def batch(self) -> contextlib.AbstractContextManager[None]: ...
-    def upsert(self, run_id: str, created_ns: int, status: str, finished_ns: int | None) -> None: ...
+    def upsert(
+        self,
+        run_id: str,
+        created_ns: int,
+        status: str,
+        finished_ns: int | None,
+        key_id: str | None = None,
+        webhook_due_ns: int | None = None,
+    ) -> None: ...
     def mark(self, run_id: str, status: str, created_ns: int = 0) -> None: ...
-    def count(self, status: str, up_to: int | None = None) -> int: ...
+    def count(self, status: str, up_to: int | None = None, key_id: str | None = None) -> int: ...
     def remove(self, run_id: str) -> None: ...
     def run_ids(self) -> set[str]: ...
     def with_status(self, status: str, created_before_ns: int | None = None) -> list[str]: ...
     def counts(self) -> dict[str, int]: ...
     def finished_before(self, finished_ns: int) -> list[str]: ...
-    def page(self, status: str | None, after: Cursor | None, limit: int, hidden: str) -> list[Cursor]: ...
+    def page(
+        self, status: str | None, after: Cursor | None, limit: int, hidden: str, key_id: str | None = None
+    ) -> list[Cursor]: ...
+    def webhooks_due(self, now_ns: int, limit: int) -> list[tuple[str, int]]: ...
+    def reschedule_webhook(self, run_id: str, due_ns: int, next_ns: int) -> bool: ...
     def claim_idempotency_key(self, key: str, body_hash: str, run_id: str, ttl_s: float) -> bool: ...
     def release_idempotency_key(self, key: str, run_id: str) -> None: ...
     def idempotency_record(self, key: str) -> tuple[str, str] | None: ...
@@ -67,6 +89,13 @@ class RunIndex:
         self._local = threading.local()
         with self._connect() as conn:
             conn.executescript(_SCHEMA)
+            conn.execute("BEGIN IMMEDIATE")
+            present = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+            for column, kind in _ADDED_COLUMNS.items():
+                if column not in present:
+                    conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+            conn.execute("COMMIT")
+            conn.executescript(_ADDED_INDEXES)
 
     def _connect(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -89,12 +118,22 @@ class RunIndex:
             raise
         conn.execute("COMMIT")
 
-    def upsert(self, run_id: str, created_ns: int, status: str, finished_ns: int | None) -> None:
+    def upsert(
+        self,
+        run_id: str,
+        created_ns: int,
+        status: str,
+        finished_ns: int | None,
+        key_id: str | None = None,
+        webhook_due_ns: int | None = None,
+    ) -> None:
         self._connect().execute(
-            "INSERT INTO runs (run_id, created_ns, status, finished_ns) VALUES (?, ?, ?, ?) "
+            "INSERT INTO runs (run_id, created_ns, status, finished_ns, key_id, webhook_due_ns) "
+            "VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(run_id) DO UPDATE SET status = excluded.status, "
-            "finished_ns = excluded.finished_ns",
-            (run_id, created_ns, status, finished_ns),
+            "finished_ns = excluded.finished_ns, key_id = excluded.key_id, "
+            "webhook_due_ns = COALESCE(runs.webhook_due_ns, excluded.webhook_due_ns)",
+            (run_id, created_ns, status, finished_ns, key_id, webhook_due_ns),
         )
 
     def mark(self, run_id: str, status: str, created_ns: int = 0) -> None:
@@ -105,11 +144,16 @@ class RunIndex:
             (run_id, created_ns, status),
         )
 
-    def count(self, status: str, up_to: int | None = None) -> int:
-        """Runs in one status; reads only that status's slice of the index, and no more than
-        `up_to` rows of it (a backpressure check needs to know "at least N", not how many)."""
-        query = "SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE status = ? LIMIT ?)"
-        row = self._connect().execute(query, (status, -1 if up_to is None else up_to)).fetchone()
+    def count(self, status: str, up_to: int | None = None, key_id: str | None = None) -> int:
+        """Runs in one status (of one API key); reads only that slice of the index, and no more
+        than `up_to` rows of it (a backpressure check needs to know "at least N", not how many)."""
+        limit = -1 if up_to is None else up_to
+        if key_id is None:
+            query = "SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE status = ? LIMIT ?)"
+            row = self._connect().execute(query, (status, limit)).fetchone()
+        else:
+            query = "SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE key_id = ? AND status = ? LIMIT ?)"
+            row = self._connect().execute(query, (key_id, status, limit)).fetchone()
         return int(row[0])
 
     def remove(self, run_id: str) -> None:
@@ -137,10 +181,16 @@ class RunIndex:
         )
         return [row[0] for row in rows]
 
-    def page(self, status: str | None, after: Cursor | None, limit: int, hidden: str) -> list[Cursor]:
-        """Runs newest first, strictly after the cursor (created_ns, run_id), none in `hidden`."""
+    def page(
+        self, status: str | None, after: Cursor | None, limit: int, hidden: str, key_id: str | None = None
+    ) -> list[Cursor]:
+        """Runs newest first, strictly after the cursor (created_ns, run_id), none in `hidden`;
+        with `key_id`, only the runs that key started."""
         clauses: list[str] = []
         params: list[object] = []
+        if key_id is not None:
+            clauses.append("key_id = ?")
+            params.append(key_id)
         if status is not None:
             clauses.append("status = ?")
             params.append(status)
@@ -156,6 +206,23 @@ class RunIndex:
             (*params, limit),
         )
         return [(created_ns, run_id) for created_ns, run_id in rows]
+
+    def webhooks_due(self, now_ns: int, limit: int) -> list[tuple[str, int]]:
+        """Runs whose webhook delivery attempt is due, with the due time that claims it."""
+        rows = self._connect().execute(
+            "SELECT run_id, webhook_due_ns FROM runs WHERE webhook_due_ns > 0 AND webhook_due_ns <= ? "
+            "ORDER BY webhook_due_ns LIMIT ?",
+            (now_ns, limit),
+        )
+        return [(run_id, due) for run_id, due in rows]
+
+    def reschedule_webhook(self, run_id: str, due_ns: int, next_ns: int) -> bool:
+        """Compare-and-set of a run's next delivery time: only one process wins an attempt."""
+        cursor = self._connect().execute(
+            "UPDATE runs SET webhook_due_ns = ? WHERE run_id = ? AND webhook_due_ns = ?",
+            (next_ns, run_id, due_ns),
+        )
+        return cursor.rowcount == 1
 
     def claim_idempotency_key(self, key: str, body_hash: str, run_id: str, ttl_s: float) -> bool:
         """Record the key for this run; False when a live record for the key already exists."""

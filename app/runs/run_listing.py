@@ -49,10 +49,13 @@ def decode_cursor(token: str) -> Cursor:
     return created_ns, run_id
 
 
-def list_page(store: RunStore, status: RunStatus | None, limit: int, cursor: str | None) -> Page:
-    """One page; each item is re-read from its run folder, so the index only orders and filters."""
+def list_page(
+    store: RunStore, status: RunStatus | None, limit: int, cursor: str | None, key_id: str | None = None
+) -> Page:
+    """One page (of one API key's runs, with `key_id`); each item is re-read from its run folder,
+    so the index only orders and filters."""
     after = decode_cursor(cursor) if cursor else None
-    rows = store.index.page(status.value if status else None, after, limit + 1, hidden=DAMAGED)
+    rows = store.index.page(status.value if status else None, after, limit + 1, hidden=DAMAGED, key_id=key_id)
     more = len(rows) > limit
     rows = rows[:limit]
     views = []
@@ -63,8 +66,11 @@ def list_page(store: RunStore, status: RunStatus | None, limit: int, cursor: str
             except RunStateUnreadableError:
                 store.index.mark(run_id, DAMAGED)
                 continue
+            if key_id is not None and view.state.key_id != key_id:
+                continue  # the folder, not the index, says whose a run is
             if status is None or view.state.status is status:
                 views.append(view)
             else:
                 store.index_state(view.state)  # the index lagged behind the folder: mend it
-    return Page(views, encode_cursor(rows[-1]) if more and rows else None, store.index.count(DAMAGED))
+    damaged = store.index.count(DAMAGED) if key_id is None else 0
+    return Page(views, encode_cursor(rows[-1]) if more and rows else None, damaged)

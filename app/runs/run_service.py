@@ -14,24 +14,32 @@ import orjson
 
 from app.config import Settings
 from app.modules.contract import Pipeline
+from app.runs.api_keys import ApiKey, KeyRing
 from app.runs.document_paths import resolve_markdown_path
 from app.runs.errors import (
     IdempotencyKeyReusedError,
     InvalidRequestError,
     QueueFullError,
+    RunGoneError,
     RunIdConflictError,
     RunNotFoundError,
+    RunStateUnreadableError,
+    WebhookUrlRefusedError,
 )
 from app.runs.executor import Executor
+from app.runs.quotas import QuotaGate, check_rate
 from app.runs.run_ids import new_run_id
 from app.runs.run_index import DAMAGED
 from app.runs.run_listing import Page, list_page
 from app.runs.run_reaper import RunReaper
 from app.runs.run_state import RunState, RunStatus
-from app.runs.storage import open_store
+from app.runs.run_store import META_DIR
+from app.runs.status_cache import StatusView
+from app.runs.storage import open_rate_log, open_store
 from app.runs.store_writer import Change, Prepared
 from app.runs.thread_executor import thread_executor
 from app.runs.upkeep import Upkeep
+from app.runs.webhooks import WebhookDispatcher, read_record
 
 API_PREFIX = "/api/v1"
 QUEUE_COUNT_TTL_S = 0.05
@@ -49,6 +57,11 @@ def run_links(run_id: str) -> dict[str, str]:
 def extra_links(run_id: str) -> dict[str, str]:
     base = f"{API_PREFIX}/runs/{run_id}"
     return {"events_url": f"{base}/events", "cancel_url": f"{base}/cancel"}
+
+
+def scope_of(caller: ApiKey | None) -> str | None:
+    """Whose runs a caller sees: one key's, or (no keys, or an admin key) everyone's."""
+    return None if caller is None or caller.admin else caller.id
 
 
 def key_digest(key: str) -> str:
@@ -71,7 +84,20 @@ class RunService:
     ) -> None:
         self.settings = settings
         self.store = open_store(settings)
-        self.executor = self._executor(pipeline, on_finished)
+        self.keys = KeyRing(self.store.root / META_DIR)
+        self.rates = open_rate_log(settings, self.store)
+        self.quotas = QuotaGate(self.store.index, self.store.root / META_DIR, self.store.locks, 5)
+        self.webhooks = WebhookDispatcher(
+            self.store, settings, self._webhook_secret, lambda run_id: run_links(run_id)["status_url"]
+        )
+
+        def finished(state: RunState) -> None:
+            if state.webhook_url:
+                self.webhooks.wake()
+            if on_finished is not None:
+                on_finished(state)
+
+        self.executor = self._executor(pipeline, finished)
         self.reaper = RunReaper(
             self.store,
             settings.orphan_after_s,
@@ -105,49 +131,96 @@ class RunService:
         self.executor.resubmit(orphan.run_id)
         return True
 
+    def _webhook_secret(self, key_id: str | None) -> str | None:
+        """Each key signs its own runs' webhooks; runs made without a key use the setting's."""
+        if key_id is not None:
+            key = self.keys.load(key_id)
+            if key is not None:
+                return key.webhook_secret
+        secret = self.settings.webhook_secret
+        return secret.get_secret_value() if secret is not None else None
+
     def start(self) -> None:
         self.executor.start()
         self.upkeep.start()
+        self.webhooks.start()
 
     def shutdown(self) -> None:
         self.upkeep.stop()
+        self.webhooks.stop()
         self.executor.shutdown()
         self.store.close()
 
     def is_alive(self) -> bool:
         return self.executor.is_alive() and self.upkeep.is_alive()
 
-    def accept(self, request: dict[str, Any], idempotency_key: str | None = None) -> Accepted:
+    def accept(
+        self, request: dict[str, Any], idempotency_key: str | None = None, caller: ApiKey | None = None
+    ) -> Accepted:
         """Validate, persist durably, queue for execution; never waits for the pipeline."""
-        return self.submit_accept(request, idempotency_key).result()
+        if self.quotas.limits_runs(caller):
+            assert caller is not None
+            with self.quotas.admitting(caller):  # held until the run is in the index
+                return self.submit_accept(request, idempotency_key, caller).result()
+        return self.submit_accept(request, idempotency_key, caller).result()
 
-    def submit_accept(self, request: dict[str, Any], idempotency_key: str | None = None) -> Future[Accepted]:
-        """`accept` on the store's writer thread, so that creations share its group commits."""
-        return self.store.writer.submit(lambda: self._prepare_accept(request, idempotency_key))
+    def submit_accept(
+        self, request: dict[str, Any], idempotency_key: str | None = None, caller: ApiKey | None = None
+    ) -> Future[Accepted]:
+        """`accept` on the store's writer thread, so that creations share its group commits.
+        A key with run quotas goes through `accept` instead (it waits on a lock)."""
+        return self.store.writer.submit(lambda: self._prepare_accept(request, idempotency_key, caller))
 
-    def _prepare_accept(self, request: dict[str, Any], key: str | None) -> Prepared[Accepted]:
+    def webhook_allowed(self, caller: ApiKey | None) -> None:
+        """A webhook needs a secret to be signed with: the caller's key's, or the setting's."""
+        if caller is None and self.settings.webhook_secret is None:
+            raise WebhookUrlRefusedError(
+                "webhook_url needs a signing secret: turn on API keys (RUNLANE_AUTH=api-key) "
+                "or set RUNLANE_WEBHOOK_SECRET."
+            )
+
+    def _prepare_accept(
+        self, request: dict[str, Any], key: str | None, caller: ApiKey | None
+    ) -> Prepared[Accepted]:
         resolve_markdown_path(
-            self.settings.documents_root, request.get("markdown_path"), excluded=self.store.root
+            self.settings.documents_root,
+            request.get("markdown_path"),
+            excluded=self.store.root,
+            allowed=caller.documents if caller is not None else None,
         )
         timeout_s = self._timeout(request.get("timeout_s"))
+        key_id = caller.id if caller is not None else None
         if key is not None:
-            return self._prepare_idempotent(request, key, timeout_s)
+            # Idempotency-Keys are per API key: two owners may pick the same one.
+            scoped = key if key_id is None else f"{key_id}:{key}"
+            return self._prepare_idempotent(request, scoped, timeout_s, key_id)
         self._check_queue()
-        state = self.store.new_state(request, request.get("run_id"), timeout_s)
+        state = self.store.new_state(request, request.get("run_id"), timeout_s, key_id=key_id)
 
         def created(change: Change | None) -> Accepted:
             if change is not None and change.published:
                 self.executor.submit(state.run_id)
                 return Accepted(state, created=True)
             if request.get("run_id") is not None:
-                raise self.store.conflict_error(state.run_id)
-            retried = self.store.create(request, None, timeout_s)  # a generated id collided
+                raise self._conflict(state.run_id, key_id)
+            retried = self.store.create(request, None, timeout_s, key_id=key_id)  # a generated id collided
             self.executor.submit(retried.run_id)
             return Accepted(retried, created=True)
 
         return self.store.creation(state), created
 
-    def _prepare_idempotent(self, request: dict[str, Any], key: str, timeout_s: float) -> Prepared[Accepted]:
+    def _conflict(self, run_id: str, key_id: str | None) -> Exception:
+        """Why a chosen run_id is taken.  Ids are one namespace across keys; to another key's
+        caller the answer is the same 409 whoever holds the id, alive or deleted, so that it
+        tells nothing of that run but that its id is taken."""
+        error = self.store.conflict_error(run_id)
+        if key_id is not None and isinstance(error, RunGoneError) and error.key_id != key_id:
+            return RunIdConflictError(run_id)
+        return error
+
+    def _prepare_idempotent(
+        self, request: dict[str, Any], key: str, timeout_s: float, key_id: str | None = None
+    ) -> Prepared[Accepted]:
         """A key only ever answers with the run it created itself."""
         body_hash = hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()
         digest = key_digest(key)
@@ -156,7 +229,7 @@ class RunService:
         if not index.claim_idempotency_key(key, body_hash, run_id, self.settings.idempotency_ttl_s):
             record = index.idempotency_record(key)
             if record is None:  # expired between the two reads: treat as a fresh key
-                return self._prepare_idempotent(request, key, timeout_s)
+                return self._prepare_idempotent(request, key, timeout_s, key_id)
             if record[0] != body_hash:
                 raise IdempotencyKeyReusedError(key)
             run_id = record[1]
@@ -164,7 +237,7 @@ class RunService:
             if existing is not None:
                 return None, lambda _: Accepted(existing, created=False)
         self._check_queue()
-        state = self.store.new_state(request, run_id, timeout_s, idempotency_key=digest)
+        state = self.store.new_state(request, run_id, timeout_s, idempotency_key=digest, key_id=key_id)
 
         def created(change: Change | None) -> Accepted:
             if change is not None and change.published:
@@ -174,9 +247,9 @@ class RunService:
                 existing = self._made_by(run_id, digest)
             except RunIdConflictError:
                 index.release_idempotency_key(key, run_id)  # it made nothing: free it again
-                raise self.store.conflict_error(run_id) from None
+                raise self._conflict(run_id, key_id) from None
             if existing is None:
-                raise self.store.conflict_error(run_id)
+                raise self._conflict(run_id, key_id)
             return Accepted(existing, created=False)
 
         return self.store.creation(state), created
@@ -192,31 +265,67 @@ class RunService:
             raise RunIdConflictError(run_id)
         return state
 
-    def cancel(self, run_id: str) -> RunState:
+    def view(self, run_id: str, caller: ApiKey | None) -> StatusView:
+        """The run's status, if the caller may see it; another key's run is unknown to it,
+        with the very error an unknown run gets (deleted, damaged or not)."""
+        scope = scope_of(caller)
+        if scope is None:
+            return self.store.status_view(run_id)
+        try:
+            view = self.store.status_view(run_id)
+        except RunGoneError as exc:
+            if exc.key_id != scope:
+                raise RunNotFoundError(run_id) from None
+            raise
+        except RunStateUnreadableError:
+            raise RunNotFoundError(run_id) from None  # whose it is cannot be told: an admin's to mend
+        if view.state.key_id != scope:
+            raise RunNotFoundError(run_id)
+        return view
+
+    def _check_owner(self, run_id: str, caller: ApiKey | None) -> None:
+        """Before acting on a run: a key that may not see it gets what an unknown run gets."""
+        if scope_of(caller) is not None:
+            self.view(run_id, caller)
+
+    def cancel(self, run_id: str, caller: ApiKey | None = None) -> RunState:
+        self._check_owner(run_id, caller)
         state = self.store.request_cancel(run_id)
         if state.status is RunStatus.RUNNING:
             self.executor.request_stop(run_id)
         return state
 
-    def delete(self, run_id: str) -> None:
+    def delete(self, run_id: str, caller: ApiKey | None = None) -> None:
+        self._check_owner(run_id, caller)
         self.store.delete(run_id)
 
-    def detail(self, run_id: str) -> dict[str, Any]:
-        view = self.store.status_view(run_id)
+    def detail(self, run_id: str, caller: ApiKey | None = None) -> dict[str, Any]:
+        view = self.view(run_id, caller)
         request = self.store.request_of(view.state)
         return {
             **view.state.public_status(),
             "request": request,
+            "key_id": view.state.key_id,
+            "webhook": read_record(self.store, view.state),
             **run_links(run_id),
             **extra_links(run_id),
         }
 
-    def list_runs(self, status: RunStatus | None, limit: int, cursor: str | None) -> Page:
-        return list_page(self.store, status, limit, cursor)
+    def list_runs(
+        self, status: RunStatus | None, limit: int, cursor: str | None, caller: ApiKey | None = None
+    ) -> Page:
+        return list_page(self.store, status, limit, cursor, key_id=scope_of(caller))
 
-    def counts(self) -> dict[str, int]:
-        counted = self.store.index.counts()
-        return {status: counted.get(status, 0) for status in [*RunStatus, DAMAGED]}
+    def counts(self, caller: ApiKey | None = None) -> dict[str, int]:
+        scope = scope_of(caller)
+        if scope is None:
+            counted = self.store.index.counts()
+            return {status: counted.get(status, 0) for status in [*RunStatus, DAMAGED]}
+        # A key's own runs; damaged runs have no readable owner, so they count for admins only.
+        return {**{s.value: self.store.index.count(s.value, key_id=scope) for s in RunStatus}, DAMAGED: 0}
+
+    def check_rate(self, caller: ApiKey) -> None:
+        check_rate(self.rates, caller)
 
     def _timeout(self, requested: object) -> float:
         if requested is None:

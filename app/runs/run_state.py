@@ -112,6 +112,12 @@ class RunState(BaseModel):
     has_context: bool = False
     request: dict[str, Any] | None = Field(None, description="The accepted request options.")
     idempotency_key: str | None = Field(None, description="Hash of the Idempotency-Key that made it.")
+    key_id: str | None = Field(None, description="The API key that started it (its id, never the key).")
+
+    @property
+    def webhook_url(self) -> str | None:
+        url = (self.request or {}).get("webhook_url")
+        return url if isinstance(url, str) else None
 
     def public_status(self) -> dict[str, Any]:
         return {

@@ -122,7 +122,7 @@ class RunStore:
         for folder in (self.root, self.root / STAGING_DIR, self.root / META_DIR):
             folder.mkdir(parents=True, exist_ok=True)
         self.index: Index = index or RunIndex(self.root / META_DIR)
-        self._locks = locks
+        self.locks = locks
         self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
         self._statuses = StatusCache()
         self._dequeue_guard = threading.Lock()
@@ -156,10 +156,10 @@ class RunStore:
         run_dir = self.run_dir(run_id)
         stripe = self._stripes[hash(run_id) % _LOCK_STRIPES]
         with stripe:
-            if self._locks is not None:
+            if self.locks is not None:
                 if not os.path.isdir(run_dir):
                     raise RunNotFoundError(run_id)
-                with self._locks.hold(run_id):
+                with self.locks.hold(run_id):
                     yield run_dir
                 return
             try:
@@ -180,11 +180,12 @@ class RunStore:
         run_id: str | None,
         timeout_s: float,
         idempotency_key: str | None = None,
+        key_id: str | None = None,
     ) -> RunState:
         """Persist a new queued run durably; the folder appears whole or not at all, and an
         error means no run was created."""
         for _ in range(8):
-            state = self.new_state(request, run_id, timeout_s, idempotency_key)
+            state = self.new_state(request, run_id, timeout_s, idempotency_key, key_id)
             with storage_errors():
                 if self.writer.write(self.creation(state)):
                     return state
@@ -194,7 +195,11 @@ class RunStore:
 
     @staticmethod
     def new_state(
-        request: dict[str, Any], run_id: str | None, timeout_s: float, idempotency_key: str | None = None
+        request: dict[str, Any],
+        run_id: str | None,
+        timeout_s: float,
+        idempotency_key: str | None = None,
+        key_id: str | None = None,
     ) -> RunState:
         now = iso(utc_now())
         assert now is not None
@@ -206,6 +211,7 @@ class RunStore:
             timeout_s=timeout_s,
             request=request,
             idempotency_key=idempotency_key,
+            key_id=key_id,
         )
 
     def creation(self, state: RunState) -> Change:
@@ -245,8 +251,12 @@ class RunStore:
             record = orjson.loads(read_regular(f"{self._root_str}/{run_id}/{TOMBSTONE_FILE}")[0])
         except (OSError, orjson.JSONDecodeError):
             return RunNotFoundError(run_id)
-        deleted_at = record.get("deleted_at") if isinstance(record, dict) else None
-        return RunGoneError(run_id, str(deleted_at))
+        if not isinstance(record, dict):
+            return RunNotFoundError(run_id)
+        key_id = record.get("key_id")
+        return RunGoneError(
+            run_id, str(record.get("deleted_at")), key_id if isinstance(key_id, str) else None
+        )
 
     def read_request(self, run_id: str) -> dict[str, Any]:
         return self.request_of(self.get(run_id))
@@ -304,7 +314,9 @@ class RunStore:
         if state.completed_at is not None:
             finished_ns = int(parse_iso(state.completed_at).timestamp() * 1e9)
         created_ns = int(parse_iso(state.created_at).timestamp() * 1e9)
-        return (state.run_id, created_ns, state.status.value, finished_ns)
+        # A finished run with a webhook is due for delivery; the index keeps a later schedule.
+        webhook_due = time.time_ns() if finished_ns is not None and state.webhook_url else None
+        return (state.run_id, created_ns, state.status.value, finished_ns, state.key_id, webhook_due)
 
     def index_state(self, state: RunState) -> None:
         self.index_rows([self.index_row(state)])
@@ -539,14 +551,16 @@ class RunStore:
     def delete(self, run_id: str) -> None:
         """Remove a terminal (or damaged) run's files, leaving a tombstone so it answers 410."""
         with storage_errors(), self.locked(run_id) as run_dir:
+            key_id = None
             try:
-                status = self._read_locked(run_dir).status.value
+                state = self._read_locked(run_dir)
             except RunStateUnreadableError:
                 status = "damaged"  # nobody can run it; removing it is the way to mend it
             else:
-                if not RunStatus(status).is_terminal:
+                status, key_id = state.status.value, state.key_id
+                if not state.status.is_terminal:
                     raise RunActiveError(run_id, status)
-            record = {"run_id": run_id, "deleted_at": iso(utc_now()), "status": status}
+            record = {"run_id": run_id, "deleted_at": iso(utc_now()), "status": status, "key_id": key_id}
             atomic_file.write_json(run_dir / TOMBSTONE_FILE, record)
             self.remove_run_files(run_dir)
             self.index.remove(run_id)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.config import Settings
-from app.runs.run_store import RunStore
+from app.runs.quotas import PgRateLog, RateLog, SqliteRateLog
+from app.runs.run_store import META_DIR, RunStore
 
 
 def open_store(settings: Settings) -> RunStore:
@@ -26,3 +27,11 @@ def open_store(settings: Settings) -> RunStore:
         index=index,
         locks=locks,
     )
+
+
+def open_rate_log(settings: Settings, store: RunStore) -> RateLog:
+    """Where keys' requests are counted: beside the index, so every process sees every count."""
+    database = getattr(store.index, "db", None)
+    if settings.database_url and database is not None:
+        return PgRateLog(database)
+    return SqliteRateLog(store.root / META_DIR)

@@ -30,7 +30,8 @@ from app.runs.errors import storage_failure
 logger = logging.getLogger("runlane.store")
 
 T = TypeVar("T")
-IndexRow = tuple[str, int, str, int | None]  # run_id, created_ns, status, finished_ns
+# run_id, created_ns, status, finished_ns, key_id, webhook_due_ns
+IndexRow = tuple[str, int, str, int | None, str | None, int | None]
 
 _MAX_BATCH = 256
 

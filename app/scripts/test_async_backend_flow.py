@@ -69,6 +69,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m app.scripts.test_async_backend_flow", description=__doc__
     )
     parser.add_argument("--base-url", default=os.environ.get("RUNLANE_URL", "http://127.0.0.1:8000"))
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("RUNLANE_API_KEY"),
+        help="API key of a server with RUNLANE_AUTH=api-key (default: RUNLANE_API_KEY)",
+    )
     parser.add_argument("--spawn-server", action="store_true", help="start a local server on a free port")
     parser.add_argument("--question", default="What are main climate initiatives?")
     parser.add_argument("--run-id", default=None)
@@ -196,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with contextlib.ExitStack() as stack:
             base_url = stack.enter_context(spawned_server()) if args.spawn_server else args.base_url
-            client = stack.enter_context(httpx.Client(base_url=base_url, timeout=30))
+            headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+            client = stack.enter_context(httpx.Client(base_url=base_url, timeout=30, headers=headers))
             status = run_flow(client, args, recorder)
     except ContractBrokenError as broken:
         print(f"CONTRACT BROKEN: {broken.check}", file=sys.stderr)

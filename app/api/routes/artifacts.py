@@ -7,12 +7,13 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request, Response, status
 
+from app.api.auth import caller
 from app.api.markdown_html import answer_html
 from app.api.models import RunContextResponse, RunOutputHtmlResponse, RunOutputResponse
 from app.api.routes.responses import ETAG, IF_NONE_MATCH, NOT_FOUND, Responses, problem_doc, service
 from app.runs.run_artifacts import Artifact, parse_context, read_artifact
 from app.runs.run_service import API_PREFIX
-from app.runs.run_store import CONTEXT_FILE, FINAL_FILE
+from app.runs.run_store import CONTEXT_FILE, FINAL_FILE, RunStore
 
 router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["artifacts"])
 
@@ -35,12 +36,19 @@ def _respond(request: Request, artifact: Artifact, payload: dict[str, Any]) -> R
 PARAMETERS = {"parameters": [IF_NONE_MATCH]}
 
 
+def _store(request: Request, run_id: str) -> RunStore:
+    """The store, once the caller is known to see the run (another key's run is unknown)."""
+    runs = service(request)
+    runs.view(run_id, caller(request))
+    return runs.store
+
+
 @router.get(
     "/{run_id}/output", response_model=RunOutputResponse, responses=ARTIFACT_ERRORS, openapi_extra=PARAMETERS
 )
 def get_run_output(run_id: str, request: Request) -> Response:
     """The final answer (markdown) of a finished run."""
-    artifact = read_artifact(service(request).store, run_id, FINAL_FILE)
+    artifact = read_artifact(_store(request, run_id), run_id, FINAL_FILE)
     payload = {
         "run_id": run_id,
         "status": artifact.state.status.value,
@@ -58,7 +66,7 @@ def get_run_output(run_id: str, request: Request) -> Response:
 )
 def get_run_output_html(run_id: str, request: Request) -> Response:
     """The final answer rendered as HTML (raw HTML in documents is never passed through)."""
-    artifact = read_artifact(service(request).store, run_id, FINAL_FILE)
+    artifact = read_artifact(_store(request, run_id), run_id, FINAL_FILE)
     markdown = artifact.content.decode("utf-8", errors="replace")
     payload = {"run_id": run_id, "status": artifact.state.status.value, "html": answer_html(markdown)}
     return _respond(request, artifact, payload)
@@ -72,7 +80,7 @@ def get_run_output_html(run_id: str, request: Request) -> Response:
 )
 def get_run_context(run_id: str, request: Request) -> Response:
     """The evidence (context bundle) of a finished run."""
-    artifact = read_artifact(service(request).store, run_id, CONTEXT_FILE)
+    artifact = read_artifact(_store(request, run_id), run_id, CONTEXT_FILE)
     payload = {
         "run_id": run_id,
         "status": artifact.state.status.value,

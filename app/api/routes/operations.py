@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app import __version__
+from app.api.auth import caller
 from app.api.models import HealthResponse, ServiceInfo
 from app.api.routes.responses import problem_doc, service
 from app.runs.run_service import API_PREFIX
@@ -85,5 +86,5 @@ def service_info(request: Request) -> dict[str, Any]:
         },
         "retention_days": settings.retention_days,
         "poll_interval_s": settings.poll_interval_s,
-        "runs": runs.counts(),
+        "runs": runs.counts(caller(request)),
     }

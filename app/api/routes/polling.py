@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response, status
 from sse_starlette import EventSourceResponse
 
+from app.api.auth import caller
 from app.api.models import RunStatusResponse
 from app.api.routes.direct_route import DirectRoute
 from app.api.routes.responses import ETAG, IF_NONE_MATCH, NOT_FOUND, RETRY_AFTER, problem_doc, service
@@ -32,7 +33,7 @@ router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["runs"])
 async def get_run_status(request: Request, run_id: str) -> Response:
     """The polling endpoint: cheap, cached against the state file, with ETag and Retry-After."""
     runs = service(request)
-    view = runs.store.status_view(run_id)
+    view = runs.view(run_id, caller(request))
     headers = {"ETag": view.etag, "Cache-Control": "no-cache"}
     if not view.state.status.is_terminal:
         headers["Retry-After"] = str(runs.settings.poll_interval_s)
@@ -61,7 +62,7 @@ async def stream_run_events(
 ) -> EventSourceResponse:
     """Live events of a run until it finishes; any server process can serve any run."""
     runs = service(request)
-    runs.store.status_view(run_id)  # 404 / 410 before the stream starts
+    runs.view(run_id, caller(request))  # 404 / 410 before the stream starts
     metrics = request.app.state.metrics
 
     async def events() -> AsyncIterator[dict[str, Any]]:

@@ -9,7 +9,9 @@ import orjson
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
+from app.api.auth import caller
 from app.api.models import (
     RunCreatedResponse,
     RunCreateRequest,
@@ -22,6 +24,7 @@ from app.api.routes.direct_route import DirectRoute
 from app.api.routes.responses import LOCATION, NOT_FOUND, RETRY_AFTER, problem_doc, service
 from app.runs.run_service import API_PREFIX, run_links
 from app.runs.run_state import RunStatus
+from app.runs.webhook_targets import check_url, resolve
 
 router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["runs"])
 # Creation skips FastAPI's per-request dependency solving (see DirectRoute): it parses and
@@ -76,9 +79,20 @@ async def create_run(
             [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
         ) from None
     key = request.headers.get("idempotency-key")
-    # The store's writer thread validates and persists it with whatever else is being written
-    # (group commit); the event loop only awaits the outcome, never a disk.
-    accepted = await asyncio.wrap_future(service(request).submit_accept(accepted_body.model_dump(), key))
+    runs, key_of_caller = service(request), caller(request)
+    options = accepted_body.model_dump()
+    webhook_url = options.pop("webhook_url")
+    if webhook_url is not None:
+        runs.webhook_allowed(key_of_caller)
+        check_url(webhook_url, runs.settings.webhook_allow_hosts)
+        await run_in_threadpool(resolve, webhook_url, runs.settings.webhook_allow_hosts)
+        options["webhook_url"] = webhook_url
+    if runs.quotas.limits_runs(key_of_caller):  # waits on the key's lock: off the event loop
+        accepted = await run_in_threadpool(runs.accept, options, key, key_of_caller)
+    else:
+        # The store's writer thread validates and persists it with whatever else is being
+        # written (group commit); the event loop only awaits the outcome, never a disk.
+        accepted = await asyncio.wrap_future(runs.submit_accept(options, key, key_of_caller))
     links = run_links(accepted.state.run_id)
     payload = {"run_id": accepted.state.run_id, "status": accepted.state.status.value, **links}
     return Response(
@@ -101,7 +115,8 @@ def list_runs(
     ] = None,
 ) -> Response:
     """Runs newest first, by pages; each item is the status payload."""
-    page = service(request).list_runs(RunStatus(status_filter) if status_filter else None, limit, cursor)
+    status = RunStatus(status_filter) if status_filter else None
+    page = service(request).list_runs(status, limit, cursor, caller(request))
     body = b'{"runs":[' + b",".join(view.body for view in page.views) + b'],"next_cursor":'
     body += orjson.dumps(page.next_cursor) + b',"damaged_runs":' + str(page.damaged).encode() + b"}"
     return Response(body, media_type="application/json")
@@ -110,7 +125,7 @@ def list_runs(
 @router.get("/{run_id}", response_model=RunDetailResponse, responses=NOT_FOUND)
 def get_run(run_id: str, request: Request) -> dict[str, Any]:
     """The status payload plus the request options and every URL of the run."""
-    return service(request).detail(run_id)
+    return service(request).detail(run_id, caller(request))
 
 
 @router.post(
@@ -127,7 +142,7 @@ def get_run(run_id: str, request: Request) -> dict[str, Any]:
 )
 def cancel_run(run_id: str, request: Request, response: Response) -> dict[str, Any]:
     """Stop a queued run now, or ask a running one to stop; repeating it answers the current status."""
-    state = service(request).cancel(run_id)
+    state = service(request).cancel(run_id, caller(request))
     if state.status is RunStatus.RUNNING:
         response.status_code = status.HTTP_202_ACCEPTED
     return state.public_status()
@@ -140,5 +155,5 @@ def cancel_run(run_id: str, request: Request, response: Response) -> dict[str, A
 )
 def delete_run(run_id: str, request: Request) -> Response:
     """Remove a finished run's files; later requests for it answer 410 Gone."""
-    service(request).delete(run_id)
+    service(request).delete(run_id, caller(request))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
