@@ -18,11 +18,12 @@ from tests.support.server import Server, uvicorn_server
 pytestmark = pytest.mark.slow
 
 OPEN = {"/health", "/ready"}
+Deployment = tuple[Server, dict[str, str], Path]
 UNKNOWN = "20200101_000000_00000000"
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, str], Path]]:
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     root = tmp_path_factory.mktemp("access")
     for folder in ("documents", "private"):
         (root / folder).mkdir()
@@ -62,7 +63,7 @@ def _operations(client: httpx.Client, admin: str) -> list[tuple[str, str]]:
 
 
 def test_every_route_needs_a_key_and_hides_other_owners_runs(
-    deployment: tuple[Server, dict[str, str], Path],
+    deployment: Deployment,
 ) -> None:
     server, keys, _ = deployment
     with httpx.Client(base_url=server.url, timeout=30) as client:
@@ -91,7 +92,7 @@ def test_every_route_needs_a_key_and_hides_other_owners_runs(
                 assert reached.status_code not in (401, 403, 404), (method, path, reached.text)
 
 
-def test_bad_keys_are_told_apart_and_never_let_in(deployment: tuple[Server, dict[str, str], Path]) -> None:
+def test_bad_keys_are_told_apart_and_never_let_in(deployment: Deployment) -> None:
     server, keys, _ = deployment
     alice = keys["alice"]
     cases = {
@@ -110,7 +111,7 @@ def test_bad_keys_are_told_apart_and_never_let_in(deployment: tuple[Server, dict
 
 
 def test_operations_need_an_admin_key_and_the_console_stays_open(
-    deployment: tuple[Server, dict[str, str], Path],
+    deployment: Deployment,
 ) -> None:
     server, keys, _ = deployment
     with httpx.Client(base_url=server.url, timeout=30) as client:
@@ -123,7 +124,7 @@ def test_operations_need_an_admin_key_and_the_console_stays_open(
 
 
 def test_listings_and_counts_hold_only_the_callers_runs(
-    deployment: tuple[Server, dict[str, str], Path],
+    deployment: Deployment,
 ) -> None:
     server, keys, _ = deployment
     with httpx.Client(base_url=server.url, timeout=30) as client:
@@ -143,7 +144,7 @@ def test_listings_and_counts_hold_only_the_callers_runs(
 
 
 def test_a_key_limited_to_folders_starts_runs_only_there(
-    deployment: tuple[Server, dict[str, str], Path],
+    deployment: Deployment,
 ) -> None:
     server, keys, _ = deployment
     with httpx.Client(base_url=server.url, timeout=30) as client:
@@ -167,7 +168,7 @@ def test_a_key_limited_to_folders_starts_runs_only_there(
 
 
 def test_run_ids_and_idempotency_keys_reveal_nothing_across_owners(
-    deployment: tuple[Server, dict[str, str], Path],
+    deployment: Deployment,
 ) -> None:
     server, keys, _ = deployment
     alice, bob = bearer(keys["alice"]), bearer(keys["bob"])
@@ -199,7 +200,7 @@ def test_run_ids_and_idempotency_keys_reveal_nothing_across_owners(
 
 
 def test_keys_never_reach_logs_run_folders_or_answers(
-    deployment: tuple[Server, dict[str, str], Path],
+    deployment: Deployment,
 ) -> None:
     server, keys, root = deployment
     with httpx.Client(base_url=server.url, timeout=30) as client:

@@ -29,7 +29,7 @@ def test_only_the_exact_key_matches_its_record(tmp_path: Path) -> None:
     assert loaded is not None and server.matches(loaded, key)
     forged = key[:-1] + ("A" if key[-1] != "A" else "B")
     assert key_id_of(forged) == record.id and not server.matches(loaded, forged)
-    other_record, other_key = ring.create("bob")
+    _, other_key = ring.create("bob")
     assert not server.matches(loaded, other_key)
 
 
@@ -55,7 +55,7 @@ def test_a_revoked_key_is_seen_revoked_once_the_cache_ages(tmp_path: Path) -> No
 
 def test_an_unknown_or_damaged_key_file_lets_nobody_in(tmp_path: Path) -> None:
     ring = KeyRing(tmp_path)
-    record, key = ring.create("alice")
+    record, _ = ring.create("alice")
     (ring.folder / f"{record.id}.json").write_text("{truncated")
     assert KeyRing(tmp_path).load(record.id) is None
     assert KeyRing(tmp_path).load("../../etc/passwd") is None
