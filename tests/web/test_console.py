@@ -9,6 +9,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.support.keys import make_key
 from tests.support.server import REPO_ROOT, Server, uvicorn_server
 
 pytestmark = pytest.mark.slow
@@ -176,3 +177,37 @@ def test_markup_inside_documents_is_shown_as_text_never_run(page: Page, server: 
     expect(page.locator("#answer")).to_contain_text("<script>window.injected=2</script>")
     assert page.evaluate("window.injected") is None
     assert page.locator("#answer script, #answer img").count() == 0
+
+
+def test_with_keys_on_the_console_asks_for_a_key_once_per_tab(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    root = tmp_path_factory.mktemp("console-keys")
+    shutil.copytree(REPO_ROOT / "documents", root / "documents")
+    _, key = make_key(root / "output", "console")
+    with uvicorn_server(root, auth="api-key", poll_interval_s="1") as keyed:
+        context = browser.new_context()
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        urls: list[str] = []
+        page.on("request", lambda request: urls.append(request.url))
+        page.goto(keyed.url)
+        expect(page.locator("#key-card")).to_be_visible()
+        page.fill("#api-key", key[:-3] + "xyz")
+        page.click("#key-button")
+        expect(page.locator("#key-error")).to_contain_text("unknown or revoked")
+        page.fill("#api-key", key)
+        page.click("#key-button")
+        expect(page.locator("#key-card")).to_be_hidden()
+        run_id = ask(page, keyed, "What are main climate initiatives?")
+        expect(page.locator("#run-status")).to_have_text("completed")
+        page.reload()
+        expect(page.locator("#runs li", has_text=run_id)).to_be_visible()  # the tab kept its key
+        expect(page.locator("#key-card")).to_be_hidden()
+        assert page.evaluate("sessionStorage.getItem('runlane.apiKey')") == key
+        assert not any(key in url or key.rsplit("_", 1)[1] in url for url in urls)
+        context.close()
+        other_tab = browser.new_context().new_page()  # a new session knows no key
+        other_tab.goto(keyed.url)
+        expect(other_tab.locator("#key-card")).to_be_visible()
+        other_tab.context.close()

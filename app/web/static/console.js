@@ -3,6 +3,9 @@
 "use strict";
 
 const API = "/api/v1/runs";
+// A server with RUNLANE_AUTH=api-key asks for a key once per tab: it lives in sessionStorage
+// (gone when the tab closes), goes out only in the Authorization header, never in a URL.
+const KEY_STORE = "runlane.apiKey";
 const ACTIVE = ["queued", "running"];
 const $ = (id) => document.getElementById(id);
 let current = { runId: null, timer: null, etag: null, status: null };
@@ -19,10 +22,38 @@ function el(tag, attrs = {}, ...children) {
 }
 
 async function api(path, options = {}) {
-  const response = await fetch(path, options);
+  const headers = { ...(options.headers || {}) };
+  const key = sessionStorage.getItem(KEY_STORE);
+  if (key) headers.Authorization = `Bearer ${key}`;
+  const response = await fetch(path, { ...options, headers });
   let body = null;
   if (response.status !== 204 && response.status !== 304) body = await response.json();
+  if (response.status === 401) askForKey(key ? body.message : "");
   return { response, body };
+}
+
+// ---- the API key --------------------------------------------------------------------------
+
+function askForKey(message) {
+  $("key-card").hidden = false;
+  $("key-error").textContent = message;
+  $("key-error").hidden = !message;
+  $("api-key").focus();
+}
+
+function useKey(event) {
+  event.preventDefault();
+  sessionStorage.setItem(KEY_STORE, $("api-key").value.trim());
+  $("api-key").value = "";
+  $("key-card").hidden = true;
+  $("forget-key").hidden = false;
+  route();
+  loadRuns(true);
+}
+
+function forgetKey() {
+  sessionStorage.removeItem(KEY_STORE);
+  location.assign("/");
 }
 
 function runIdFromPath() {
@@ -235,6 +266,9 @@ function route() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  $("key-form").addEventListener("submit", useKey);
+  $("forget-key").addEventListener("click", forgetKey);
+  $("forget-key").hidden = !sessionStorage.getItem(KEY_STORE);
   $("ask-form").addEventListener("submit", submitQuestion);
   $("cancel-button").addEventListener("click", cancelRun);
   $("refresh-runs").addEventListener("click", () => loadRuns(true));
