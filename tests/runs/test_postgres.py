@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from app.runs.api_keys import KeyRing
+from app.runs.errors import QuotaExceededError
 from app.runs.postgres import Database, PgRunIndex, PgRunLocks
-from app.runs.run_index import DAMAGED
+from app.runs.quotas import WINDOW_S, PgRateLog, QuotaGate
+from app.runs.run_index import DAMAGED, WEBHOOK_DONE, RunIndex
 from app.runs.run_state import Owner, RunStatus
 from app.runs.run_store import RunStore
 from tests.support.services import DATABASE_URL, pg_schema
@@ -129,3 +133,50 @@ def test_claims_through_postgres_locks_let_one_of_many_stores_win(tmp_path: Path
         thread.join(30)
     assert sum(result is not None for result in results) == 1
     assert stores[0].get(run_id).attempt == 1
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_both_indexes_scope_runs_by_key_and_schedule_webhooks_once(
+    kind: str, tmp_path: Path, database: Database
+) -> None:
+    index = PgRunIndex(database) if kind == "postgres" else RunIndex(tmp_path)
+    index.upsert("a1", 1, "queued", None, key_id="alice")
+    index.upsert("a2", 2, "completed", 5, key_id="alice", webhook_due_ns=100)
+    index.upsert("b1", 3, "queued", None, key_id="bob")
+    assert [run_id for _, run_id in index.page(None, None, 10, DAMAGED, key_id="alice")] == ["a2", "a1"]
+    assert index.count("queued", key_id="alice") == 1 and index.count("queued") == 2
+    assert index.webhooks_due(99, 10) == [] and index.webhooks_due(100, 10) == [("a2", 100)]
+    assert index.reschedule_webhook("a2", 100, 500)  # one process wins the attempt...
+    assert not index.reschedule_webhook("a2", 100, 600)  # ...and no other
+    index.upsert("a2", 2, "completed", 5, key_id="alice", webhook_due_ns=900)  # a re-index keeps it
+    assert index.webhooks_due(10**6, 10) == [("a2", 500)]
+    assert index.reschedule_webhook("a2", 500, WEBHOOK_DONE)
+    assert index.webhooks_due(10**18, 10) == []
+
+
+def test_the_request_rate_log_in_postgres_holds_one_minute_per_key(database: Database) -> None:
+    log, other = PgRateLog(database), PgRateLog(database)
+    assert [log.hit("k", 2, t) for t in (0.0, 1.0)] == [None, None]
+    assert other.hit("k", 2, 2.0) == pytest.approx(WINDOW_S - 2.0)
+    assert other.hit("j", 2, 2.0) is None
+    assert log.hit("k", 2, WINDOW_S + 0.5) is None
+
+
+def test_run_quotas_admit_exactly_n_through_postgres_locks(tmp_path: Path, database: Database) -> None:
+    index, locks = PgRunIndex(database), PgRunLocks(database)
+    key, _ = KeyRing(tmp_path).create("alice", max_active=2)
+    admitted: list[int] = []
+    barrier = threading.Barrier(6)
+
+    def start(number: int) -> None:
+        barrier.wait()
+        with contextlib.suppress(QuotaExceededError), QuotaGate(index, tmp_path, locks, 5).admitting(key):
+            index.upsert(f"run-{number}", number, "queued", None, key_id=key.id)
+            admitted.append(number)
+
+    threads = [threading.Thread(target=start, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(admitted) == 2 and index.count("queued", key_id=key.id) == 2
