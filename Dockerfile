@@ -1,6 +1,8 @@
 # Runlane in API mode: the same package install as the README, run as a non-root user.
 #   docker build -t runlane .
 #   docker run -p 8000:8000 -v runlane-output:/data/output runlane
+# API keys are on (RUNLANE_AUTH=api-key); make one in the same volume:
+#   docker run --rm -v runlane-output:/data/output runlane runlane keys create --name me --admin
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -22,7 +24,8 @@ RUN pip install --no-cache-dir ".[scale]"
 COPY documents ./documents
 RUN mkdir -p /data/output && chown -R 10001:10001 /data
 
-ENV RUNLANE_OUTPUT_DIR=/data/output \
+ENV RUNLANE_AUTH=api-key \
+    RUNLANE_OUTPUT_DIR=/data/output \
     RUNLANE_DOCUMENTS_ROOT=/srv/runlane \
     RUNLANE_DATA_DIR=/srv/runlane/documents/data
 

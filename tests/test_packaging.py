@@ -36,3 +36,15 @@ def test_the_compose_scale_profile_runs_two_api_replicas_and_two_workers_on_one_
         assert spec["environment"]["RUNLANE_EXECUTOR"] == "celery"
         assert "scaled-output:/data/output" in spec["volumes"]
     assert "runlane" in services and "profiles" not in services["runlane"]  # the default stays one process
+
+
+def test_the_container_and_compose_examples_turn_api_keys_on() -> None:
+    from app.config import Settings
+
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "RUNLANE_AUTH=api-key" in dockerfile and "runlane keys create" in dockerfile
+    services = yaml.safe_load((REPO / "compose.yaml").read_text())["services"]
+    serving = [spec for spec in services.values() if "ports" in spec and spec.get("build")]
+    assert len(serving) == 3
+    assert all(spec["environment"]["RUNLANE_AUTH"] == "api-key" for spec in serving)
+    assert Settings.model_fields["auth"].default == "none"  # the laptop default stays open
