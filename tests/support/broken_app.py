@@ -48,10 +48,12 @@ def status(run_id: str) -> dict[str, Any]:
     return _status(run_id)
 
 
+def _copies_runs_and_health(r: object) -> bool:
+    return str(getattr(r, "path", "")).endswith(("runs", "health"))
+
+
 early_output = FastAPI()
-early_output.router.routes.extend(
-    r for r in missing_field.router.routes if getattr(r, "path", "").endswith("runs")
-)
+early_output.router.routes.extend(r for r in missing_field.router.routes if _copies_runs_and_health(r))
 
 
 def running_status(run_id: str) -> dict[str, Any]:
@@ -68,9 +70,7 @@ def output_too_early(run_id: str) -> dict[str, str]:
 
 
 never_finishes = FastAPI()
-never_finishes.router.routes.extend(
-    r for r in missing_field.router.routes if getattr(r, "path", "").endswith("runs")
-)
+never_finishes.router.routes.extend(r for r in missing_field.router.routes if _copies_runs_and_health(r))
 
 
 never_finishes.get("/api/v1/runs/{run_id}/status")(running_status)
