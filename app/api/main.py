@@ -14,10 +14,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.api.auth import ApiKeyAuth
+from app.api.http_rules import Compression, HeadAsGet, RelativeSlashRedirect, allowed_methods
 from app.api.logs import configure_logging
 from app.api.metrics import HttpMetrics, Metrics
 from app.api.problems import problem
@@ -110,9 +112,27 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    headers = dict(exc.headers or {})
     if exc.status_code == 404 and message == "Not Found":
         message = f"No endpoint at {request.url.path}."
-    return problem(exc.status_code, code, message, dict(exc.headers or {}))
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route that matched the path; RFC 9110 asks
+        # for every method the resource supports.
+        allowed = allowed_methods(request.app.state.routes, request.scope)
+        headers["Allow"] = ", ".join(allowed)
+        message = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}."
+    return problem(exc.status_code, code, message, headers)
+
+
+class ProblemCORSMiddleware(CORSMiddleware):
+    """A refused preflight answers with the API's one error body, not plain text."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        reason = bytes(response.body).decode(errors="replace")
+        return problem(response.status_code, "CORS_PREFLIGHT_REFUSED", f"CORS preflight refused: {reason}.")
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
@@ -150,12 +170,27 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.router.redirect_slashes = False  # RelativeSlashRedirect does it, with a relative Location
+    app.add_middleware(Compression)
+    # Every route the app serves, flat (FastAPI keeps included routers behind private objects).
+    routers = [
+        polling.status_router,
+        runs.create_router,
+        runs.router,
+        polling.router,
+        artifacts.router,
+        operations.router,
+        console.router,
+    ]
+    app.state.routes = [*app.router.routes, *(route for router in routers for route in router.routes)]
+    app.add_middleware(RelativeSlashRedirect, routes=app.state.routes)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(RequestLimits, max_bytes=settings.max_body_bytes)
     if settings.auth == "api-key":
         app.add_middleware(ApiKeyAuth, runs=holder, operations=settings.operations_access)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            ProblemCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=[
@@ -169,13 +204,8 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
             expose_headers=["Location", "Retry-After", "ETag"],
         )
     app.add_middleware(HttpMetrics, metrics=metrics)
-    app.include_router(polling.status_router)
-    app.include_router(runs.create_router)
-    app.include_router(runs.router)
-    app.include_router(polling.router)
-    app.include_router(artifacts.router)
-    app.include_router(operations.router)
-    app.include_router(console.router)
+    for router in routers:
+        app.include_router(router)
     app.mount("/static", console.static_files, name="static")
     app.add_exception_handler(RunlaneError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

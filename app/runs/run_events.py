@@ -2,7 +2,8 @@
 
 Each event's id is its position in the run's log, so a client that reconnects with
 `Last-Event-ID` resumes exactly after the last event it saw.  The stream ends with an `end`
-event carrying the final status once the run is terminal.
+event carrying the final status once the run is terminal; it has the next id, so a browser's
+EventSource that reconnects after it is told (204) that nothing more will come.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from app.runs.run_state import RunStatus
 from app.runs.run_store import RunStore
 
 POLL_INTERVAL_S = 0.25
+RETRY_MS = 2000  # how long a browser waits before reconnecting a dropped stream
 
 
 def numbered(log: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
@@ -30,8 +32,24 @@ def numbered(log: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
     return [(1 if i == 0 else i + 1 + dropped, event) for i, event in enumerate(events)]
 
 
+async def end_event_id(store: RunStore, run_id: str) -> int | None:
+    """The id of a finished run's `end` event (one past its last logged event); None while the
+    run is still going."""
+    view = store.status_view(run_id)
+    if not view.state.status.is_terminal:
+        return None
+    log = await anyio.to_thread.run_sync(
+        read_run_log, store.run_dir(run_id), view.state.created_at, store.pipeline_name
+    )
+    catch_up(log, view.state)
+    events = numbered(log)
+    return (events[-1][0] if events else 0) + 1
+
+
 async def run_events(store: RunStore, run_id: str, last_event_id: int = 0) -> AsyncIterator[dict[str, Any]]:
     sent = last_event_id
+    last_logged = 0
+    retry: dict[str, Any] = {"retry": RETRY_MS}  # sent once, with the first event
     log_key: tuple[int, int, int, RunStatus] | None = None
     run_dir = store.run_dir(run_id)
     while True:
@@ -53,14 +71,17 @@ async def run_events(store: RunStore, run_id: str, last_event_id: int = 0) -> As
             )
             catch_up(log, view.state)  # a claim is logged with the run's next write
             for event_id, event in numbered(log):
+                last_logged = event_id
                 if event_id > sent:
                     sent = event_id
                     yield {
                         "id": str(event_id),
                         "event": event.get("event", "message"),
                         "data": orjson.dumps(event).decode(),
+                        **retry,
                     }
+                    retry = {}
         if view.state.status.is_terminal:
-            yield {"event": "end", "data": view.body.decode()}
+            yield {"id": str(last_logged + 1), "event": "end", "data": view.body.decode(), **retry}
             return
         await asyncio.sleep(POLL_INTERVAL_S)

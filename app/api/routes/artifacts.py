@@ -10,7 +10,15 @@ from fastapi import APIRouter, Request, Response, status
 from app.api.auth import caller
 from app.api.markdown_html import answer_html
 from app.api.models import RunContextResponse, RunOutputHtmlResponse, RunOutputResponse
-from app.api.routes.responses import ETAG, IF_NONE_MATCH, NOT_FOUND, Responses, problem_doc, service
+from app.api.routes.responses import (
+    ETAG,
+    IF_NONE_MATCH,
+    NOT_FOUND,
+    Responses,
+    etag_matches,
+    problem_doc,
+    service,
+)
 from app.runs.run_artifacts import Artifact, parse_context, read_artifact
 from app.runs.run_service import API_PREFIX
 from app.runs.run_store import CONTEXT_FILE, FINAL_FILE, RunStore
@@ -28,7 +36,7 @@ ARTIFACT_ERRORS: Responses = {
 
 def _respond(request: Request, artifact: Artifact, payload: dict[str, Any]) -> Response:
     headers = {"ETag": artifact.etag, "Cache-Control": "no-cache"}
-    if request.headers.get("if-none-match") == artifact.etag:
+    if etag_matches(request.headers.get("if-none-match"), artifact.etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(orjson.dumps(payload), media_type="application/json", headers=headers)
 

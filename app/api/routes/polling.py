@@ -11,8 +11,16 @@ from sse_starlette import EventSourceResponse
 from app.api.auth import caller
 from app.api.models import RunStatusResponse
 from app.api.routes.direct_route import DirectRoute
-from app.api.routes.responses import ETAG, IF_NONE_MATCH, NOT_FOUND, RETRY_AFTER, problem_doc, service
-from app.runs.run_events import run_events
+from app.api.routes.responses import (
+    ETAG,
+    IF_NONE_MATCH,
+    NOT_FOUND,
+    RETRY_AFTER,
+    etag_matches,
+    problem_doc,
+    service,
+)
+from app.runs.run_events import end_event_id, run_events
 from app.runs.run_service import API_PREFIX
 
 # Served without per-request dependency solving (see DirectRoute): this is the hot path.
@@ -37,7 +45,7 @@ async def get_run_status(request: Request, run_id: str) -> Response:
     headers = {"ETag": view.etag, "Cache-Control": "no-cache"}
     if not view.state.status.is_terminal:
         headers["Retry-After"] = str(runs.settings.poll_interval_s)
-    if request.headers.get("if-none-match") == view.etag:
+    if etag_matches(request.headers.get("if-none-match"), view.etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(view.body, media_type="application/json", headers=headers)
 
@@ -51,6 +59,7 @@ async def get_run_status(request: Request, run_id: str) -> Response:
             "(id = position in the run's log; resume with Last-Event-ID), then `end` with the final status.",
             "content": {"text/event-stream": {}},
         },
+        204: {"description": "Last-Event-ID is at or past the `end` of a finished run: nothing more."},
         **NOT_FOUND,
         422: problem_doc("Last-Event-ID is not a number."),
     },
@@ -59,10 +68,15 @@ async def stream_run_events(
     run_id: str,
     request: Request,
     last_event_id: Annotated[int, Header(ge=0, description="Resume after this event id.")] = 0,
-) -> EventSourceResponse:
+) -> Response:
     """Live events of a run until it finishes; any server process can serve any run."""
     runs = service(request)
     runs.view(run_id, caller(request))  # 404 / 410 before the stream starts
+    if last_event_id:
+        end = await end_event_id(runs.store, run_id)
+        if end is not None and last_event_id >= end:
+            # The client saw the end already: 204 tells an EventSource to stop reconnecting.
+            return Response(status_code=status.HTTP_204_NO_CONTENT)
     metrics = request.app.state.metrics
 
     async def events() -> AsyncIterator[dict[str, Any]]:

@@ -38,3 +38,18 @@ IF_NONE_MATCH = {
     "description": "The ETag of the last answer: an unchanged resource answers 304 with no body.",
     "schema": {"type": "string"},
 }
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 If-None-Match: weak comparison, a list of tags, or `*` (a proxy that compresses
+    turns every tag weak, and a strong comparison would then never answer 304)."""
+    if if_none_match is None:
+        return False
+    if if_none_match == etag:  # what a browser sends back: checked before any parsing
+        return True
+    opaque = etag.removeprefix("W/")
+    for candidate in if_none_match.split(","):
+        tag = candidate.strip()
+        if tag == "*" or tag.removeprefix("W/") == opaque:
+            return True
+    return False

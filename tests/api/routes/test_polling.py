@@ -119,13 +119,28 @@ def test_event_stream_sends_status_and_progress_then_end_and_closes(
     events = [e for e in read_events(client, f"/api/v1/runs/{run_id}/events") if "comment" not in e]
     names = [event["event"] for event in events]
     assert names == ["status", "status", "progress", "progress", "progress", "status", "end"]
-    assert [int(event["id"]) for event in events[:-1]] == list(range(1, 7))
+    assert [int(event["id"]) for event in events] == list(range(1, 8))  # `end` has the next id
     assert [orjson.loads(e["data"]).get("status") for e in events if e["event"] == "status"] == [
         "queued",
         "running",
         "completed",
     ]
-    assert orjson.loads(events[-1]["data"])["status"] == "completed" and "id" not in events[-1]
+    assert orjson.loads(events[-1]["data"])["status"] == "completed"
+    assert events[0]["retry"] == "2000" and all("retry" not in event for event in events[1:])
+
+
+def test_a_reconnect_after_the_end_is_told_there_is_nothing_more(
+    client: TestClient, gated: GatedPipeline
+) -> None:
+    run_id = start(client)
+    gated.gate.set()
+    wait_for_status(client, run_id, "completed")
+    url = f"/api/v1/runs/{run_id}/events"
+    for seen in ("7", "8"):
+        after_end = client.get(url, headers={"Last-Event-ID": seen})
+        assert (after_end.status_code, after_end.content) == (204, b"")
+    before_end = read_events(client, url, {"Last-Event-ID": "6"})
+    assert [(e["event"], e["id"]) for e in before_end if "comment" not in e] == [("end", "7")]
 
 
 def test_event_stream_resumes_after_last_event_id(client: TestClient, gated: GatedPipeline) -> None:
@@ -136,7 +151,7 @@ def test_event_stream_resumes_after_last_event_id(client: TestClient, gated: Gat
     assert [(e["event"], e.get("id")) for e in resumed if "comment" not in e] == [
         ("progress", "5"),
         ("status", "6"),
-        ("end", None),
+        ("end", "7"),
     ]
 
 
