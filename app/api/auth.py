@@ -22,7 +22,9 @@ from app.runs.run_service import API_PREFIX, RunService
 
 SCOPE_KEY = "runlane.api_key"
 OPEN_PATHS = frozenset({"/health", "/ready", "/", "/favicon.ico"})
-OPEN_PREFIXES = ("/static/", "/runs/")  # the console's shell and assets; its data needs a key
+DOCS_ASSETS = "/docs-assets"
+# The console's shell and assets and the docs' scripts; the data behind them needs a key.
+OPEN_PREFIXES = ("/static/", "/runs/", f"{DOCS_ASSETS}/")
 OPERATIONS_PATHS = frozenset(
     {"/metrics", f"{API_PREFIX}/service-info", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 )

@@ -13,12 +13,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
-from app.api.auth import ApiKeyAuth
+from app.api.auth import DOCS_ASSETS, ApiKeyAuth
 from app.api.http_rules import Compression, HeadAsGet, RelativeSlashRedirect, allowed_methods
 from app.api.logs import configure_logging
 from app.api.metrics import HttpMetrics, Metrics
@@ -160,7 +161,10 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         finally:
             await run_in_threadpool(service.shutdown)
 
-    app = FastAPI(
+    # FastAPIOffline serves the Swagger UI and ReDoc assets from the installed package, so the
+    # docs work without internet (an air-gapped host, the container).
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
         title="Runlane",
         version=__version__,
         summary="Start long answer-generation runs, poll them, fetch their answer and evidence.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -94,3 +95,14 @@ def test_a_refused_cors_preflight_answers_problem_json(client: TestClient) -> No
     assert refused.status_code == 400
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["code"] == "CORS_PREFLIGHT_REFUSED" and "origin" in refused.json()["message"]
+
+
+def test_the_api_docs_work_offline(client: TestClient) -> None:
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        assert "https://" not in html and "http://" not in html, page  # nothing from a CDN
+        assets = re.findall(r'(?:src|href)="(/docs-assets/[^"]+)"', html)
+        assert assets, page
+        for asset in assets:
+            served = client.get(asset)
+            assert served.status_code == 200 and len(served.content) > 1000, asset
