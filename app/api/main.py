@@ -23,6 +23,8 @@ from app.api.auth import DOCS_ASSETS, ApiKeyAuth
 from app.api.http_rules import Compression, HeadAsGet, RelativeSlashRedirect, allowed_methods
 from app.api.logs import configure_logging
 from app.api.metrics import HttpMetrics, Metrics
+from app.api.openapi_document import install as install_openapi
+from app.api.openapi_document import operation_id
 from app.api.problems import problem
 from app.api.request_limits import RequestLimits
 from app.api.routes import artifacts, console, operations, polling, runs
@@ -165,6 +167,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     # docs work without internet (an air-gapped host, the container).
     app = FastAPIOffline(
         static_url=DOCS_ASSETS,
+        generate_unique_id_function=operation_id,
         title="Runlane",
         version=__version__,
         summary="Start long answer-generation runs, poll them, fetch their answer and evidence.",
@@ -174,6 +177,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    install_openapi(app, settings)
     app.router.redirect_slashes = False  # RelativeSlashRedirect does it, with a relative Location
     app.add_middleware(Compression)
     # Every route the app serves, flat (FastAPI keeps included routers behind private objects).

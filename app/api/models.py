@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator
 
-from app.runs.run_ids import RUN_ID_RULE, is_valid_run_id
+from app.runs.run_ids import RUN_ID_PATTERN, RUN_ID_RULE, is_valid_run_id
+from app.runs.run_state import RunStatus
 
-StatusValue = Literal["queued", "running", "completed", "completed_with_gaps", "failed", "stopped"]
+# One enum component for every status field (a generated client gets one type, not one each).
+StatusValue = RunStatus
+# Timestamps stay the server's own strings (ISO 8601, UTC, `Z`); the document says what they are.
+Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+RunId = Annotated[
+    str,
+    WithJsonSchema({"type": "string", "pattern": RUN_ID_PATTERN.pattern, "description": RUN_ID_RULE}),
+]
 
 
 class RunCreateRequest(BaseModel):
@@ -18,7 +26,6 @@ class RunCreateRequest(BaseModel):
             "examples": [
                 {
                     "question": "What are main climate initiatives?",
-                    "run_id": "optional-client-id",
                     "enable_sql": False,
                     "markdown_path": "documents",
                     "log_llm_payload": False,
@@ -60,83 +67,205 @@ class RunCreateRequest(BaseModel):
 
 
 class RunCreatedResponse(BaseModel):
-    run_id: str
-    status: StatusValue
-    status_url: str
-    output_url: str
-    context_url: str
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "run_id": "20261122_101500_1a2b3c4d",
+                    "status": "queued",
+                    "status_url": "/api/v1/runs/20261122_101500_1a2b3c4d/status",
+                    "output_url": "/api/v1/runs/20261122_101500_1a2b3c4d/output",
+                    "context_url": "/api/v1/runs/20261122_101500_1a2b3c4d/context",
+                }
+            ]
+        }
+    )
+
+    run_id: RunId = Field(description="The run's id (generated unless the request chose one).")
+    status: StatusValue = Field(description="`queued` for a new run; the current status on a repeat.")
+    status_url: str = Field(description="Poll this (also the Location header).")
+    output_url: str = Field(description="The answer, once the run is completed.")
+    context_url: str = Field(description="The evidence, once the run is completed.")
 
 
 class RunErrorInfo(BaseModel):
-    type: str
-    message: str
+    type: str = Field(description="The kind of error (an exception class name, or Interrupted).")
+    message: str = Field(description="What went wrong, for people.")
 
 
 class GapInfo(BaseModel):
-    kind: str
-    subject: str
-    reason: str
+    kind: Literal["unanswered_part", "broken_citation", "uncited_answer"] | str = Field(
+        description="unanswered_part: no passage covers part of the question; broken_citation: the "
+        "answer cites evidence that does not exist; uncited_answer: the answer cites none. A "
+        "plugged-in pipeline may report kinds of its own."
+    )
+    subject: str = Field(description="What is unsupported (a part of the question, a citation).")
+    reason: str = Field(description="Why, for people.")
 
 
 class ProgressInfo(BaseModel):
-    stage: str
-    stage_index: int
-    stage_count: int | None
-    fraction: float = Field(ge=0, le=1)
-    message: str
-    seq: int
+    stage: str = Field(description="The pipeline stage now (or where the run ended).")
+    stage_index: int = Field(ge=0, description="0-based position of the stage; never goes back.")
+    stage_count: int | None = Field(description="How many stages the pipeline has, if it says.")
+    fraction: float = Field(ge=0, le=1, description="0..1 of the way through; never goes back.")
+    message: str = Field(description="What the stage is doing, for people.")
+    seq: int = Field(ge=0, description="Increases with every progress report.")
 
 
 class RunStatusResponse(BaseModel):
-    run_id: str
-    status: StatusValue
-    started_at: str | None
-    completed_at: str | None
-    finish_reason: str | None
-    error: RunErrorInfo | None
-    created_at: str
-    updated_at: str
-    expires_at: str | None = Field(description="When retention will delete the run, or null.")
-    cancel_requested_at: str | None
-    gaps: list[GapInfo]
-    progress: ProgressInfo | None
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "run_id": "20261122_101500_1a2b3c4d",
+                    "status": "running",
+                    "started_at": "2026-11-22T10:15:00.120Z",
+                    "completed_at": None,
+                    "finish_reason": None,
+                    "error": None,
+                    "created_at": "2026-11-22T10:15:00.100Z",
+                    "updated_at": "2026-11-22T10:15:01.410Z",
+                    "expires_at": None,
+                    "cancel_requested_at": None,
+                    "gaps": [],
+                    "progress": {
+                        "stage": "search",
+                        "stage_index": 1,
+                        "stage_count": 3,
+                        "fraction": 0.4,
+                        "message": "searching 12 documents",
+                        "seq": 3,
+                    },
+                }
+            ]
+        }
+    )
+
+    run_id: RunId = Field(description="The run's id.")
+    status: StatusValue = Field(
+        description="queued -> running -> completed | completed_with_gaps | failed | stopped."
+    )
+    started_at: Timestamp | None = Field(description="When it started running.")
+    completed_at: Timestamp | None = Field(description="When it ended.")
+    finish_reason: str | None = Field(
+        description="Why it ended: answered, gaps_found, cancelled, timeout, stopped, error or "
+        "interrupted (see the README); null while it runs."
+    )
+    error: RunErrorInfo | None = Field(description="Why a failed run failed; null otherwise.")
+    created_at: Timestamp = Field(description="When it was accepted.")
+    updated_at: Timestamp = Field(description="When its state last changed.")
+    expires_at: Timestamp | None = Field(description="When retention will delete the run, or null.")
+    cancel_requested_at: Timestamp | None = Field(description="When a cancel was asked, or null.")
+    gaps: list[GapInfo] = Field(description="What a completed_with_gaps answer could not support.")
+    progress: ProgressInfo | None = Field(description="How far it got; null until the first report.")
 
 
 class RunOutputResponse(BaseModel):
-    run_id: str
-    status: StatusValue
-    content: str
-    final_output_path: str
+    run_id: RunId = Field(description="The run's id.")
+    status: StatusValue = Field(description="completed or completed_with_gaps.")
+    content: str = Field(description="The answer, markdown (final.md).")
+    final_output_path: str = Field(description="Where the answer lies on the server's disk.")
 
 
 class RunOutputHtmlResponse(BaseModel):
-    run_id: str
-    status: StatusValue
+    run_id: RunId = Field(description="The run's id.")
+    status: StatusValue = Field(description="completed or completed_with_gaps.")
     html: str = Field(description="The answer as HTML; citations link to #evidence-<n>.")
 
 
+class Passage(BaseModel):
+    """A document passage the answer may cite as [id]."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int = Field(description="The citation number: the answer cites it as [id].")
+    file: str = Field(description="The markdown file, relative to the documents folder.")
+    heading: str = Field(description="The heading the passage sits under.")
+    lines: list[int] = Field(description="First and last line of the passage in the file.")
+    score: float = Field(description="How well it matched (higher is better).")
+    question_part: int = Field(description="Which part of the question it answers (0-based).")
+    text: str = Field(description="The passage itself.")
+
+
+class SqlQuery(BaseModel):
+    """One query run on a SQLite database of the data folder, with its rows."""
+
+    model_config = ConfigDict(extra="allow")
+
+    database: str = Field(description="The database file.")
+    table: str = Field(description="The table queried.")
+    sql: str = Field(description="The query, with ? placeholders.")
+    params: list[Any] = Field(description="The values of the placeholders.")
+    columns: list[str] = Field(description="Column names of the rows.")
+    rows: list[list[Any]] = Field(description="The rows found.")
+
+
+class SqlEvidence(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    enabled: bool = Field(description="Whether the request asked for SQL (enable_sql).")
+    databases: list[str] = Field(description="The databases searched.")
+    queries: list[SqlQuery] = Field(description="Every query run, with its rows.")
+
+
+class ContextBundle(BaseModel):
+    """The evidence of an answer. These are the default pipeline's fields; a plugged-in
+    pipeline may write others, so every field is optional and more may appear."""
+
+    model_config = ConfigDict(extra="allow")
+
+    question: str | None = Field(None, description="The question answered.")
+    options: dict[str, Any] | None = Field(None, description="The request options the pipeline used.")
+    documents: dict[str, Any] | None = Field(None, description="The documents folder and index stats.")
+    question_parts: list[dict[str, Any]] | None = Field(
+        None, description="The parts of the question, their keywords and whether each was answered."
+    )
+    passages: list[Passage] | None = Field(None, description="Document passages the answer may cite.")
+    sql: SqlEvidence | None = Field(None, description="SQL queries run and their rows.")
+    gaps: list[GapInfo] | None = Field(None, description="What the answer could not support.")
+    writer: dict[str, Any] | None = Field(None, description="Which writer produced the answer.")
+    timings_s: dict[str, float] | None = Field(None, description="Seconds spent in each stage.")
+
+
 class RunContextResponse(BaseModel):
-    run_id: str
-    status: StatusValue
-    context_bundle: dict[str, Any]
-    context_bundle_path: str
+    run_id: RunId = Field(description="The run's id.")
+    status: StatusValue = Field(description="completed or completed_with_gaps.")
+    context_bundle: ContextBundle = Field(description="The evidence (context_bundle.json).")
+    context_bundle_path: str = Field(description="Where the evidence lies on the server's disk.")
 
 
 class Problem(BaseModel):
     """RFC 9457 problem details, with a stable machine-readable `code` and a human `message`."""
 
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
-    code: str
-    message: str
-    run_status: StatusValue | None = None
-    errors: list[dict[str, Any]] | None = None
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "about:blank",
+                    "title": "Not Found",
+                    "status": 404,
+                    "detail": "No run with run_id '20261122_101500_1a2b3c4d'.",
+                    "code": "RUN_NOT_FOUND",
+                    "message": "No run with run_id '20261122_101500_1a2b3c4d'.",
+                }
+            ]
+        }
+    )
+
+    type: str = Field("about:blank", description="Always about:blank; `code` says what happened.")
+    title: str = Field(description="The HTTP status phrase.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str = Field(description="Same as `message` (RFC 9457's member).")
+    code: str = Field(description="Stable, machine-readable (the README lists every code).")
+    message: str = Field(description="What happened and what to do, for people.")
+    run_status: StatusValue | None = Field(None, description="The run's status, for a 409 about it.")
+    errors: list[dict[str, Any]] | None = Field(
+        None, description="For VALIDATION_ERROR: each problem's `loc`, `msg` and `type`."
+    )
 
 
 class RunListResponse(BaseModel):
-    runs: list[RunStatusResponse]
+    runs: list[RunStatusResponse] = Field(description="Newest first; each is the status payload.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
     damaged_runs: int = Field(
         0, description="Runs left out of every listing because their state cannot be read."
@@ -144,53 +273,53 @@ class RunListResponse(BaseModel):
 
 
 class WebhookAttempt(BaseModel):
-    attempt: int
-    at: str
-    delivered: bool
-    status_code: int | None = None
-    error: str | None = None
-    duration_ms: float | None = None
+    attempt: int = Field(description="1 for the first attempt.")
+    at: Timestamp = Field(description="When it was made.")
+    delivered: bool = Field(description="The receiver answered 2xx.")
+    status_code: int | None = Field(None, description="The receiver's HTTP status, if it answered.")
+    error: str | None = Field(None, description="Why it failed without an answer (timeout, refused, ...).")
+    duration_ms: float | None = Field(None, description="How long the attempt took.")
 
 
 class WebhookInfo(BaseModel):
     id: str = Field(description="The webhook-id header of every attempt (receivers dedupe on it).")
-    url: str
+    url: str = Field(description="Where the event is sent.")
     status: Literal["waiting", "pending", "delivered", "failed"] = Field(
         description="waiting: the run has not ended; pending: being delivered or retried."
     )
-    attempts: list[WebhookAttempt]
-    next_attempt_at: str | None = None
+    attempts: list[WebhookAttempt] = Field(description="Every attempt so far, oldest first.")
+    next_attempt_at: Timestamp | None = Field(None, description="When the next retry is due.")
 
 
 class RunDetailResponse(RunStatusResponse):
     request: dict[str, Any] = Field(description="The accepted request options.")
     key_id: str | None = Field(description="The id of the API key that started the run, if any.")
     webhook: WebhookInfo | None = Field(description="The run's webhook and its delivery attempts.")
-    status_url: str
-    output_url: str
-    context_url: str
-    events_url: str
-    cancel_url: str
+    status_url: str = Field(description="The status endpoint.")
+    output_url: str = Field(description="The answer endpoint.")
+    context_url: str = Field(description="The evidence endpoint.")
+    events_url: str = Field(description="The live event stream (Server-Sent Events).")
+    cancel_url: str = Field(description="POST here to cancel.")
 
 
 class ServiceLimits(BaseModel):
-    max_workers: int
-    max_queued: int
-    max_body_bytes: int
-    default_timeout_s: float
-    max_timeout_s: float
+    max_workers: int = Field(description="Runs executed at once per server process.")
+    max_queued: int = Field(description="Queued runs allowed before POST answers 429.")
+    max_body_bytes: int = Field(description="Largest request body.")
+    default_timeout_s: float = Field(description="Time limit of a run that asks for none.")
+    max_timeout_s: float = Field(description="Largest timeout_s a request may ask.")
 
 
 class ServiceInfo(BaseModel):
-    name: str
-    version: str
-    api_version: str
-    limits: ServiceLimits
-    retention_days: float | None
-    poll_interval_s: int
-    runs: dict[str, int] = Field(description="Runs on disk per status.")
+    name: str = Field(description="Runlane.")
+    version: str = Field(description="The server's version.")
+    api_version: str = Field(description="v1.")
+    limits: ServiceLimits = Field(description="What a request may ask.")
+    retention_days: float | None = Field(description="Finished runs older than this are deleted.")
+    poll_interval_s: int = Field(description="The Retry-After pollers get.")
+    runs: dict[str, int] = Field(description="Runs on disk per status (and `damaged`).")
 
 
 class HealthResponse(BaseModel):
-    status: str
-    checks: dict[str, bool] = Field(default_factory=dict)
+    status: str = Field(description="ok / ready / not_ready.")
+    checks: dict[str, bool] = Field(default_factory=dict, description="Each readiness check and its result.")

@@ -23,6 +23,8 @@ from app.runs.run_store import RunStore
 
 POLL_INTERVAL_S = 0.25
 RETRY_MS = 2000  # how long a browser waits before reconnecting a dropped stream
+# Which process ran a run (host name, pid) stays in run.json for operators, out of client streams.
+PRIVATE_FIELDS = ("owner", "previous_owner")
 
 
 def numbered(log: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
@@ -77,7 +79,7 @@ async def run_events(store: RunStore, run_id: str, last_event_id: int = 0) -> As
                     yield {
                         "id": str(event_id),
                         "event": event.get("event", "message"),
-                        "data": orjson.dumps(event).decode(),
+                        "data": orjson.dumps(_public(event)).decode(),
                         **retry,
                     }
                     retry = {}
@@ -85,3 +87,9 @@ async def run_events(store: RunStore, run_id: str, last_event_id: int = 0) -> As
             yield {"id": str(last_logged + 1), "event": "end", "data": view.body.decode(), **retry}
             return
         await asyncio.sleep(POLL_INTERVAL_S)
+
+
+def _public(event: dict[str, Any]) -> dict[str, Any]:
+    if not any(field in event for field in PRIVATE_FIELDS):
+        return event
+    return {key: value for key, value in event.items() if key not in PRIVATE_FIELDS}

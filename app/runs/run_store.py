@@ -468,7 +468,15 @@ class RunStore:
                 message=message,
                 seq=seq + 1,
             )
-            event = {"event": "progress", "stage": stage, "message": message, "fraction": value}
+            event = {
+                "event": "progress",
+                "stage": stage,
+                "stage_index": progress.stage_index,
+                "stage_count": progress.stage_count,
+                "message": message,
+                "fraction": value,
+                "seq": progress.seq,
+            }
             self.commit(run_dir, state, event=event, durable=False, progress=progress)
 
     def finish(self, run_id: str, outcome: Outcome, attempt: int | None = None) -> RunState | None:

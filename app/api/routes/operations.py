@@ -20,7 +20,7 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/health", response_model=HealthResponse)
-async def health() -> dict[str, Any]:
+async def check_health() -> dict[str, Any]:
     """Liveness: the process answers."""
     return {"status": "ok", "checks": {}}
 
@@ -47,7 +47,7 @@ def _free_space_ok(request: Request) -> bool:
 
 
 @router.get("/ready", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
-def ready(request: Request, response: Response) -> dict[str, Any]:
+def check_readiness(request: Request, response: Response) -> dict[str, Any]:
     """Readiness: the output root is writable with room to spare, and the executor is alive."""
     checks = {
         "output_writable": _output_writable(request),
@@ -61,7 +61,7 @@ def ready(request: Request, response: Response) -> dict[str, Any]:
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-def metrics(request: Request) -> Response:
+def get_metrics(request: Request) -> Response:
     """Prometheus metrics."""
     return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
@@ -69,7 +69,7 @@ def metrics(request: Request) -> Response:
 @router.get(
     f"{API_PREFIX}/service-info", response_model=ServiceInfo, responses={500: problem_doc("Unexpected.")}
 )
-def service_info(request: Request) -> dict[str, Any]:
+def get_service_info(request: Request) -> dict[str, Any]:
     """Version, limits, retention, poll interval and run counts per status."""
     runs = service(request)
     settings = runs.settings

@@ -23,6 +23,21 @@ from app.api.routes.responses import (
 from app.runs.run_events import end_event_id, run_events
 from app.runs.run_service import API_PREFIX
 
+EVENTS_DOC = """Server-Sent Events until the run ends. Each event's `id` is its position in the
+run's log (reconnect with `Last-Event-ID` to resume after it); the first event carries `retry:`.
+
+- `status`, data `{"at", "event": "status", "status", "finish_reason"?, "error"?}`: the run
+  moved (queued, running, then its final status).
+- `progress`, data `{"at", "event": "progress", "stage", "stage_index", "stage_count",
+  "message", "fraction", "seq"}`: the same numbers as the status payload's `progress`.
+- `cancel_requested`, data `{"at", "event": "cancel_requested"}`: a cancel was asked.
+- `attempt`, data `{"at", "event": "attempt", "attempt"}`: the run is being run again after
+  its executor died.
+- `end`, data: the final status payload (as `GET .../status`). Its id is one past the last
+  event; a reconnect with that id answers 204.
+
+Comment lines (`: ping`) keep the connection alive."""
+
 # Served without per-request dependency solving (see DirectRoute): this is the hot path.
 status_router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["runs"], route_class=DirectRoute)
 router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["runs"])
@@ -55,9 +70,8 @@ async def get_run_status(request: Request, run_id: str) -> Response:
     response_class=EventSourceResponse,
     responses={
         200: {
-            "description": "Server-Sent Events: `status`, `progress` and `cancel_requested` events "
-            "(id = position in the run's log; resume with Last-Event-ID), then `end` with the final status.",
-            "content": {"text/event-stream": {}},
+            "description": EVENTS_DOC,
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
         204: {"description": "Last-Event-ID is at or past the `end` of a finished run: nothing more."},
         **NOT_FOUND,

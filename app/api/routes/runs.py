@@ -109,7 +109,7 @@ def list_runs(
     status_filter: Annotated[
         StatusValue | None, Query(alias="status", description="Only runs in this status.")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, Query(ge=1, le=200, description="Runs per page (1-200).")] = 50,
     cursor: Annotated[
         str | None, Query(max_length=400, description="next_cursor of the previous page.")
     ] = None,
