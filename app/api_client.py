@@ -8,6 +8,24 @@ from typing import Any
 import httpx
 
 TERMINAL = ("completed", "completed_with_gaps", "failed", "stopped")
+ACTIVE = ("queued", "running")
+
+
+def progress_line(status: dict[str, Any]) -> str:
+    """How far a run got, in the web console's words: "waiting for a worker", "search 2/3:
+    searching 12 documents (40%)", "done (100%)", "stopped during sql", "cancelling…"."""
+    state, progress = status["status"], status.get("progress") or {}
+    if status.get("cancel_requested_at") and state in ACTIVE:
+        return "cancelling…"
+    if state in ("completed", "completed_with_gaps"):
+        return "done (100%)"
+    if state in ("stopped", "failed"):
+        return str(progress.get("message") or state)  # the server says "stopped during sql"
+    if not progress:
+        return "waiting for a worker" if state == "queued" else "starting"
+    count = progress.get("stage_count")
+    step = f" {progress['stage_index'] + 1}/{count}" if count else ""
+    return f"{progress['stage']}{step}: {progress['message']} ({round(progress['fraction'] * 100)}%)"
 
 
 class ApiError(Exception):

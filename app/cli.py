@@ -15,7 +15,7 @@ from rich.markdown import Markdown
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
-from app.api_client import ApiError, RunlaneClient, ServerUnreachableError
+from app.api_client import ApiError, RunlaneClient, ServerUnreachableError, progress_line
 from app.key_cli import keys
 
 app = typer.Typer(
@@ -90,34 +90,37 @@ def serve(
 
 
 def _follow(client: RunlaneClient, run_id: str) -> dict[str, Any]:
-    if not out.is_terminal:
-        last: list[str] = [""]
+    """Poll until the run ends, showing its progress in the console's words; Ctrl+C leaves the
+    run going and says how to get back to it."""
+    try:
+        if not out.is_terminal:
+            last: list[str] = [""]
 
-        def report(status: dict[str, Any]) -> None:
-            progress = status.get("progress") or {}
-            line = f"{status['status']}: {progress.get('stage', '')} {progress.get('message', '')}".strip()
-            if line != last[0]:
-                print(line, file=sys.stderr)
-                last[0] = line
+            def report(status: dict[str, Any]) -> None:
+                line = f"{status['status']}: {progress_line(status)}"
+                if line != last[0]:
+                    print(line, file=sys.stderr)
+                    last[0] = line
 
-        return client.wait(run_id, report, time.sleep)
-    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task("queued", total=1.0)
+            return client.wait(run_id, report, time.sleep)
+        columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn())
+        with Progress(*columns, console=err, transient=True) as bar:
+            task = bar.add_task("queued", total=1.0)
 
-        def draw(status: dict[str, Any]) -> None:
-            progress = status.get("progress") or {}
-            stage = progress.get("stage", status["status"])
-            count = progress.get("stage_count")
-            step = f" {progress['stage_index'] + 1}/{count}" if count else ""
-            done = (
-                1.0
-                if status["status"] in ("completed", "completed_with_gaps")
-                else progress.get("fraction", 0.0)
-            )
-            bar.update(task, completed=done, description=f"{stage}{step}: {progress.get('message', '')}")
+            def draw(status: dict[str, Any]) -> None:
+                done = status["status"] in ("completed", "completed_with_gaps")
+                fraction = 1.0 if done else (status.get("progress") or {}).get("fraction", 0.0)
+                bar.update(task, completed=fraction, description=progress_line(status))
 
-        return client.wait(run_id, draw, time.sleep)
+            return client.wait(run_id, draw, time.sleep)
+    except KeyboardInterrupt:
+        err.print(
+            f"Stopped following run {run_id}; it goes on. Follow it with `runlane status {run_id}`, "
+            f"cancel it with `runlane cancel {run_id}`.",
+            highlight=False,
+            soft_wrap=True,  # commands to copy stay on one line
+        )
+        raise typer.Exit(130) from None
 
 
 @app.command()
@@ -168,14 +171,15 @@ def ask(
         if not wait:
             emit_json(created) if as_json else print(created["run_id"])
             return
+        err.print(f"run {created['run_id']} started", highlight=False)
         final = _follow(client, created["run_id"])
+        err.print(f"run {describe(final)}", highlight=False)
         if final["status"] in ("completed", "completed_with_gaps"):
             output = client.output(created["run_id"])
             emit_json(output) if as_json else print_markdown(output["content"])
             return
         if as_json:
             emit_json(final)
-        err.print(f"[red]run {describe(final)}[/]", highlight=False)
         raise typer.Exit(1)
 
 
@@ -211,13 +215,20 @@ def list_runs(
             return
         if not out.is_terminal:
             for run in page["runs"]:
-                print(
-                    f"{run['run_id']}\t{run['status']}\t{run['created_at']}\t{run.get('finish_reason') or ''}"
-                )
+                fields = (run["run_id"], run["status"], run["created_at"], run.get("finish_reason") or "")
+                print("\t".join((*fields, run.get("question") or "")))
             return
-        table = Table("run_id", "status", "created", "finish reason")
+        if not page["runs"]:
+            err.print("No runs yet." if status is None else f"No {status} runs.")
+            return
+        # Run ids are what people copy into the next command: never cut short.
+        table = Table(box=None)
+        table.add_column("run_id", no_wrap=True, min_width=max(len(r["run_id"]) for r in page["runs"]))
+        table.add_column("status", no_wrap=True)
+        table.add_column("created", no_wrap=True)
+        table.add_column("question", overflow="ellipsis", no_wrap=True, ratio=1)
         for run in page["runs"]:
-            table.add_row(run["run_id"], run["status"], run["created_at"], run.get("finish_reason") or "")
+            table.add_row(run["run_id"], run["status"], run["created_at"], run.get("question") or "")
         out.print(table)
 
 
@@ -257,7 +268,12 @@ def cancel(
     """Cancel a run (a queued run stops at once; a running one at its next check)."""
     with connected(url, api_key) as client:
         payload = client.cancel(run_id)
-        emit_json(payload) if as_json else print(describe(payload))
+        if as_json:
+            emit_json(payload)
+        elif payload["status"] == "running":
+            print(f"cancel requested: run {run_id} stops at its next check (`runlane status {run_id}`)")
+        else:
+            print(f"run {describe(payload)}")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -167,3 +167,76 @@ def test_worker_without_a_broker_says_what_is_missing_and_exits_2(tmp_path: Path
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
     assert "RUNLANE_BROKER_URL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ask_wait_says_the_run_id_at_once_and_the_final_status_at_the_end(server: Server) -> None:
+    result = runlane(
+        server.url, "ask", "What are main climate initiatives?", "--wait", "--run-id", "cli-says"
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == "run cli-says started"
+    assert lines[-1] == "run cli-says  completed  (answered)"
+    assert "completed: done (100%)" in lines  # the console's words
+    assert any(re.fullmatch(r"running: \w+ \d/\d+: .+ \(\d+%\)", line) for line in lines)
+
+
+def test_list_shows_whole_run_ids_and_questions_even_on_a_narrow_terminal(server: Server) -> None:
+    import os
+    import pty
+
+    long_id = "cli-a-rather-long-run-id-that-must-never-be-cut-short"
+    runlane(server.url, "ask", "How are cities increasing tree canopy?", "--wait", "--run-id", long_id)
+    piped = runlane(server.url, "list").stdout.splitlines()
+    assert f"{long_id}\tcompleted" in "\n".join(piped)
+    assert any(line.endswith("\tHow are cities increasing tree canopy?") for line in piped)
+    leader, follower = pty.openpty()
+    env = {**server_env(Path("/nonexistent")), "RUNLANE_URL": server.url, "COLUMNS": "70", "TERM": "xterm"}
+    process = subprocess.Popen([RUNLANE, "list"], stdout=follower, stderr=follower, env=env, close_fds=True)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert process.wait(60) == 0
+    os.close(leader)
+    screen = re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode("utf-8", errors="replace"))
+    assert long_id in screen and "…" not in screen.split(long_id)[0].splitlines()[-1]
+
+
+def test_ctrl_c_leaves_the_run_going_and_says_how_to_follow_or_cancel_it(tmp_path: Path) -> None:
+    import signal
+
+    (tmp_path / "documents").mkdir()
+    (tmp_path / "documents" / "note.md").write_text("# Note\n\nSolar subsidies fund rooftop panels.\n")
+    with uvicorn_server(tmp_path, pipeline="tests.support.pipelines:file_gated_pipeline") as gated:
+        env = {**server_env(Path("/nonexistent")), "RUNLANE_URL": gated.url}
+        process = subprocess.Popen(
+            [RUNLANE, "ask", "q", "--wait", "--run-id", "cli-interrupted"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        status_url = f"{gated.url}/api/v1/runs/cli-interrupted/status"
+
+        def running() -> bool:
+            answer = httpx.get(status_url)
+            return answer.status_code == 200 and answer.json()["status"] == "running"
+
+        wait_until(running)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 130
+        assert "runlane status cli-interrupted" in stderr and "runlane cancel cli-interrupted" in stderr
+        assert "Traceback" not in stderr
+        assert httpx.get(status_url).json()["status"] == "running"  # the run goes on
+        cancelled = runlane(gated.url, "cancel", "cli-interrupted")
+        assert cancelled.returncode == 0 and cancelled.stdout.startswith(
+            "cancel requested: run cli-interrupted"
+        )

@@ -264,8 +264,12 @@ class Problem(BaseModel):
     )
 
 
+class RunListItem(RunStatusResponse):
+    question: str | None = Field(description="The run's question (null for runs made before 1.0).")
+
+
 class RunListResponse(BaseModel):
-    runs: list[RunStatusResponse] = Field(description="Newest first; each is the status payload.")
+    runs: list[RunListItem] = Field(description="Newest first; each is the status payload and question.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
     damaged_runs: int = Field(
         0, description="Runs left out of every listing because their state cannot be read."

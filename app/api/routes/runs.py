@@ -114,12 +114,20 @@ def list_runs(
         str | None, Query(max_length=400, description="next_cursor of the previous page.")
     ] = None,
 ) -> Response:
-    """Runs newest first, by pages; each item is the status payload."""
+    """Runs newest first, by pages; each item is the status payload plus the question."""
     status = RunStatus(status_filter) if status_filter else None
     page = service(request).list_runs(status, limit, cursor, caller(request))
-    body = b'{"runs":[' + b",".join(view.body for view in page.views) + b'],"next_cursor":'
+    items = (_with_question(view.body, view.state.request) for view in page.views)
+    body = b'{"runs":[' + b",".join(items) + b'],"next_cursor":'
     body += orjson.dumps(page.next_cursor) + b',"damaged_runs":' + str(page.damaged).encode() + b"}"
     return Response(body, media_type="application/json")
+
+
+def _with_question(status_body: bytes, request: dict[str, Any] | None) -> bytes:
+    """A listing item: the status payload (serialised once, in the status cache) plus the
+    question, so that a list can label runs by what they ask."""
+    question = request.get("question") if request else None
+    return status_body[:-1] + b',"question":' + orjson.dumps(question) + b"}"
 
 
 @router.get("/{run_id}", response_model=RunDetailResponse, responses=NOT_FOUND)

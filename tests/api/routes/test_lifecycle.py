@@ -108,7 +108,9 @@ def test_listing_pages_newest_first_with_cursor_and_status_filter(settings: Sett
                 break
         assert seen == list(reversed(created)) and pages == 3
         item = client.get("/api/v1/runs", params={"limit": 1}).json()["runs"][0]
+        question = item.pop("question")  # each item is the status payload plus its question
         assert item == client.get(f"/api/v1/runs/{item['run_id']}/status").json()
+        assert question == client.get(f"/api/v1/runs/{item['run_id']}").json()["request"]["question"]
         assert client.get("/api/v1/runs", params={"status": "queued"}).json() == {
             "runs": [],
             "next_cursor": None,
