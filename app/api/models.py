@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator
 
 from app.runs.run_ids import RUN_ID_PATTERN, RUN_ID_RULE, is_valid_run_id
-from app.runs.run_state import RunStatus
+from app.runs.run_state import FinishReason, RunStatus
 
 # One enum component for every status field (a generated client gets one type, not one each).
 StatusValue = RunStatus
@@ -147,9 +147,10 @@ class RunStatusResponse(BaseModel):
     )
     started_at: Timestamp | None = Field(description="When it started running.")
     completed_at: Timestamp | None = Field(description="When it ended.")
-    finish_reason: str | None = Field(
-        description="Why it ended: answered, gaps_found, cancelled, timeout, stopped, error or "
-        "interrupted (see the README); null while it runs."
+    finish_reason: FinishReason | None = Field(
+        description="Why it ended; null while it runs. completed: answered; completed_with_gaps: "
+        "gaps_found; stopped: cancelled, timeout or stopped (the pipeline stopped itself); failed: "
+        "error or interrupted (its executor died)."
     )
     error: RunErrorInfo | None = Field(description="Why a failed run failed; null otherwise.")
     created_at: Timestamp = Field(description="When it was accepted.")

@@ -17,7 +17,7 @@ from app.runs.document_paths import resolve_markdown_path
 from app.runs.errors import RunGoneError, RunNotFoundError, RunStateUnreadableError
 from app.runs.run_index import DAMAGED
 from app.runs.run_owner import current_owner, is_orphaned
-from app.runs.run_state import RunError, RunState, RunStatus, parse_iso, utc_now
+from app.runs.run_state import RunError, RunState, RunStatus, finish_reason_for, parse_iso, utc_now
 from app.runs.run_store import Outcome, RunStore
 
 logger = logging.getLogger("runlane.executor")
@@ -170,7 +170,7 @@ class PipelineRunner:
             result.final_markdown is None or result.context_bundle is None
         ):
             raise PipelineContractError("a completed result must carry final_markdown and context_bundle")
-        reason = result.finish_reason
+        reason: str = finish_reason_for(status, result.finish_reason)
         if status is RunStatus.STOPPED:
             current = self.store.get(state.run_id)
             if current.cancel_requested_at is not None:
@@ -181,7 +181,8 @@ class PipelineRunner:
                 self.interrupt(state.run_id, SHUTDOWN_MESSAGE, state.attempt)
                 return None
         gaps = [gap.as_dict() for gap in result.gaps]
-        return Outcome(status, reason, result.final_markdown, result.context_bundle, gaps)
+        said = result.finish_reason if result.finish_reason != reason else None
+        return Outcome(status, reason, result.final_markdown, result.context_bundle, gaps, said)
 
     def interrupt(self, run_id: str, message: str, attempt: int | None = None) -> RunState | None:
         error = RunError(type="Interrupted", message=message)

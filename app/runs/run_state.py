@@ -22,6 +22,32 @@ class RunStatus(StrEnum):
         return not TRANSITIONS[self]
 
 
+class FinishReason(StrEnum):
+    """Why a run ended: the API's closed set, whatever a pipeline says in its own words."""
+
+    ANSWERED = "answered"
+    GAPS_FOUND = "gaps_found"
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+    STOPPED = "stopped"
+    ERROR = "error"
+    INTERRUPTED = "interrupted"
+
+
+FINISH_REASONS: dict[RunStatus, tuple[FinishReason, ...]] = {
+    RunStatus.COMPLETED: (FinishReason.ANSWERED,),
+    RunStatus.COMPLETED_WITH_GAPS: (FinishReason.GAPS_FOUND,),
+    RunStatus.STOPPED: (FinishReason.STOPPED, FinishReason.CANCELLED, FinishReason.TIMEOUT),
+    RunStatus.FAILED: (FinishReason.ERROR, FinishReason.INTERRUPTED),
+}
+
+
+def finish_reason_for(status: RunStatus, said: str) -> FinishReason:
+    """The reason a pipeline gave if it is one of its status's, else that status's first."""
+    allowed = FINISH_REASONS[status]
+    return next((reason for reason in allowed if reason == said), allowed[0])
+
+
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.STOPPED}),
     RunStatus.RUNNING: frozenset(

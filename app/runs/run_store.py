@@ -86,6 +86,7 @@ class Outcome:
     final_markdown: str | None
     context_bundle: dict[str, Any] | None
     gaps: list[dict[str, str]]
+    pipeline_reason: str | None = None  # the pipeline's own words, when finish_reason differs
 
 
 @contextlib.contextmanager
@@ -490,10 +491,12 @@ class RunStore:
                 artifacts[FINAL_FILE] = outcome.final_markdown.encode("utf-8")
             if outcome.context_bundle is not None:
                 artifacts[CONTEXT_FILE] = atomic_file.json_bytes(outcome.context_bundle)
+            said = {"pipeline_reason": outcome.pipeline_reason} if outcome.pipeline_reason else None
             return self.commit(
                 run_dir,
                 state,
                 outcome.status,
+                event=said,
                 artifacts=artifacts,
                 finish_reason=outcome.finish_reason,
                 gaps=outcome.gaps,

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
@@ -144,7 +145,9 @@ def test_gaps_end_the_run_completed_with_gaps_listing_them(settings: Settings) -
     with running_app(settings, gaps_pipeline) as client:
         run_id = start(client)["run_id"]
         done = wait_for_status(client, run_id, "completed_with_gaps")
-        assert done["finish_reason"] == "unsupported parts"
+        assert done["finish_reason"] == "gaps_found"  # the API's word; the pipeline's is in run.json
+        events = orjson.loads((settings.output_dir / run_id / "run.json").read_bytes())["events"]
+        assert events[-1]["pipeline_reason"] == "unsupported parts"
         assert done["gaps"] == [
             {"kind": "question_part", "subject": "funding in 1850", "reason": "no document mentions it"}
         ]
