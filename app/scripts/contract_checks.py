@@ -18,8 +18,29 @@ CREATED_FIELDS: Mapping[str, type] = {
     "output_url": str,
     "context_url": str,
 }
-STATUS_FIELDS: Mapping[str, type] = {"run_id": str, "status": str}
-STATUS_NULLABLE = ("started_at", "completed_at", "finish_reason", "error")
+STATUS_FIELDS: Mapping[str, type] = {
+    "run_id": str,
+    "status": str,
+    "created_at": str,
+    "updated_at": str,
+    "gaps": list,
+}
+STATUS_NULLABLE = (
+    "started_at",
+    "completed_at",
+    "finish_reason",
+    "error",
+    "expires_at",
+    "cancel_requested_at",
+    "progress",
+)
+TIMESTAMPS = ("created_at", "updated_at", "started_at", "completed_at", "expires_at", "cancel_requested_at")
+FINISH_REASONS = {
+    "completed": ("answered",),
+    "completed_with_gaps": ("gaps_found",),
+    "stopped": ("stopped", "cancelled", "timeout"),
+    "failed": ("error", "interrupted"),
+}
 OUTPUT_FIELDS: Mapping[str, type] = {"run_id": str, "status": str, "content": str, "final_output_path": str}
 CONTEXT_FIELDS: Mapping[str, type] = {
     "run_id": str,
@@ -66,7 +87,7 @@ def check_status(payload: Any, run_id: str, previous: str | None) -> None:
     require(payload["run_id"] == run_id, "GET status: run_id matches", payload)
     for name in STATUS_NULLABLE:
         require(name in payload, f"GET status: field '{name}' is present", payload)
-    for name in ("started_at", "completed_at"):
+    for name in TIMESTAMPS:
         value = payload[name]
         require(
             value is None or (isinstance(value, str) and _ISO_Z.match(value) is not None),
@@ -75,6 +96,14 @@ def check_status(payload: Any, run_id: str, previous: str | None) -> None:
         )
     status = payload["status"]
     terminal = status not in ACTIVE
+    reasons = FINISH_REASONS.get(status, (None,))
+    require(
+        payload["finish_reason"] in reasons,
+        f"GET status: finish_reason of a {status} run is {' or '.join(map(str, reasons))}",
+        payload,
+    )
+    _check_gaps(payload)
+    _check_progress(payload)
     require(
         (payload["completed_at"] is not None) == terminal,
         "GET status: completed_at is set exactly when the run is terminal",
@@ -103,13 +132,45 @@ def check_status(payload: Any, run_id: str, previous: str | None) -> None:
             require(status == previous, "GET status: a terminal status never changes", payload)
 
 
+def _check_gaps(payload: dict[str, Any]) -> None:
+    for gap in payload["gaps"]:
+        require(
+            isinstance(gap, dict) and all(isinstance(gap.get(k), str) for k in ("kind", "subject", "reason")),
+            "GET status: each gap is {kind, subject, reason}",
+            payload,
+        )
+    if payload["status"] == "completed_with_gaps":
+        require(bool(payload["gaps"]), "GET status: a completed_with_gaps run lists its gaps", payload)
+
+
+def _check_progress(payload: dict[str, Any]) -> None:
+    progress = payload["progress"]
+    if progress is None:
+        return
+    count = progress.get("stage_count") if isinstance(progress, dict) else None
+    require(
+        isinstance(progress, dict)
+        and isinstance(progress.get("stage"), str)
+        and isinstance(progress.get("message"), str)
+        and isinstance(progress.get("stage_index"), int)
+        and progress["stage_index"] >= 0
+        and (count is None or isinstance(count, int))
+        and isinstance(progress.get("fraction"), int | float)
+        and 0 <= progress["fraction"] <= 1
+        and isinstance(progress.get("seq"), int),
+        "GET status: progress is {stage, stage_index, stage_count, fraction 0..1, message, seq}",
+        payload,
+    )
+
+
 def check_not_finished(status_code: int, payload: Any, what: str) -> None:
     require(status_code == 409, f"GET {what}: answers 409 while the run is queued or running", payload)
     require(
         isinstance(payload, dict)
-        and isinstance(payload.get("code"), str)
-        and isinstance(payload.get("message"), str),
-        f"GET {what}: 409 has an error body with code and message",
+        and payload.get("code") == "RUN_NOT_FINISHED"
+        and isinstance(payload.get("message"), str)
+        and payload.get("run_status") in ACTIVE,
+        f"GET {what}: 409 says RUN_NOT_FINISHED with the run's status and a message",
         payload,
     )
 

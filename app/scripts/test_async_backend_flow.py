@@ -35,6 +35,7 @@ from app.scripts.contract_checks import (
     check_status,
     require,
 )
+from app.scripts.openapi_checks import DocumentChecks
 
 EXIT_OK, EXIT_BROKEN, EXIT_UNREACHABLE = 0, 1, 2
 
@@ -50,6 +51,7 @@ class Recorder:
     folder: Path
     count: int = 0
     saved: list[str] = field(default_factory=list)
+    seen: list[tuple[httpx.Response, Any]] = field(default_factory=list)
 
     def save(self, name: str, response: httpx.Response) -> Any:
         self.count += 1
@@ -57,6 +59,7 @@ class Recorder:
             body: Any = response.json()
         except ValueError:
             body = response.text
+        self.seen.append((response, body))
         record = {"status_code": response.status_code, "headers": dict(response.headers), "body": body}
         path = self.folder / f"{self.count:03d}-{name}.json"
         path.write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2))
@@ -204,6 +207,14 @@ def main(argv: list[str] | None = None) -> int:
             headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
             client = stack.enter_context(httpx.Client(base_url=base_url, timeout=30, headers=headers))
             status = run_flow(client, args, recorder)
+            # Then every response against the document the server serves: the gate and the
+            # document cannot drift apart (the contract's own checks, above, speak first).
+            document = DocumentChecks.fetch(client)
+            if document is None:
+                print("note: this API key may not read /openapi.json; responses were not checked against it")
+            else:
+                for response, body in recorder.seen:
+                    document.check(response, body)
     except ContractBrokenError as broken:
         print(f"CONTRACT BROKEN: {broken.check}", file=sys.stderr)
         print(orjson.dumps(broken.payload, option=orjson.OPT_INDENT_2).decode(), file=sys.stderr)

@@ -65,6 +65,7 @@ def test_gate_can_spawn_its_own_server(root: Path) -> None:
     [
         ("tests.support.broken_app:missing_field", "field 'completed_at' is present"),
         ("tests.support.broken_app:early_output", "answers 409 while the run is queued or running"),
+        ("tests.support.broken_app:undocumented", "{artifact}: the document declares 409"),
     ],
 )
 def test_gate_exits_1_naming_the_check_when_a_server_breaks_the_contract(
