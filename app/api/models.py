@@ -321,6 +321,9 @@ class ServiceInfo(BaseModel):
     api_version: str = Field(description="v1.")
     limits: ServiceLimits = Field(description="What a request may ask.")
     retention_days: float | None = Field(description="Finished runs older than this are deleted.")
+    writer: Literal["llm", "extractive"] = Field(
+        description="Who writes answers: an LLM (RUNLANE_LLM_BASE_URL is set) or the extractive writer."
+    )
     poll_interval_s: int = Field(description="The Retry-After pollers get.")
     runs: dict[str, int] = Field(description="Runs on disk per status (and `damaged`).")
 

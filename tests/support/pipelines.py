@@ -159,7 +159,8 @@ def executions(folder: Path) -> list[str]:
 
 class ConsolePipeline:
     """For the browser tests: the real pipeline, except that a question containing 'slow' runs
-    until it is cancelled and one containing 'explode' fails."""
+    until it is cancelled, one containing 'explode' fails, and one containing 'table' answers
+    with a wide table."""
 
     def __init__(self, real: Pipeline) -> None:
         self.real = real
@@ -169,13 +170,21 @@ class ConsolePipeline:
         question = ctx.options.question.lower()
         if "explode" in question:
             raise RuntimeError("the console test asked this run to explode")
+        if "table" in question:
+            rows = "\n".join(
+                f"| Renewable Power Programme {n} | {2025 + n} | {1_250_000 * n:,} | Offshore wind capacity |"
+                for n in range(1, 6)
+            )
+            table = "| Programme | Year | Budget (EUR) | Focus |\n|---|---|---|---|\n" + rows
+            return PipelineResult("completed", "answered", f"# Budgets\n\n{table}\n", {"passages": []})
         if "slow" not in question:
             return self.real(ctx)
         ctx.report("load", "working slowly until cancelled", 0.2)
         deadline = time.monotonic() + 120
         while not ctx.should_stop() and time.monotonic() < deadline:
             time.sleep(0.05)
-        return PipelineResult("stopped", "stop requested", None, None)
+        partial = "# So far\n\nThe first part of an answer, cut short.\n"
+        return PipelineResult("stopped", "stop requested", partial, {"passages": []})
 
 
 def console_pipeline(ctx: RunContext) -> PipelineResult:

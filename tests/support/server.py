@@ -78,9 +78,9 @@ class Server:
 
 @contextmanager
 def uvicorn_server(
-    root: Path, workers: int = 1, app: str = "app.api.main:app", **settings: str
+    root: Path, workers: int = 1, app: str = "app.api.main:app", port: int | None = None, **settings: str
 ) -> Iterator[Server]:
-    port = free_port()
+    port = port or free_port()
     log = root / f"server-{port}.log"
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1"]
     command += ["--port", str(port), "--log-level", "warning", *SERVER_OPTIONS]

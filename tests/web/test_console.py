@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 
@@ -10,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.support.keys import make_key
-from tests.support.server import REPO_ROOT, Server, uvicorn_server
+from tests.support.server import REPO_ROOT, Server, free_port, uvicorn_server
 
 pytestmark = pytest.mark.slow
 
@@ -81,10 +82,13 @@ def test_a_question_runs_to_a_cited_answer_with_browsable_evidence(page: Page, s
     first_citation = answer.locator("a.cite").first
     expect(first_citation).to_have_attribute("href", "#evidence-1")
     expect(page.locator("#evidence-1 summary")).to_contain_text("documents/climate-strategy-overview.md")
-    first_citation.click()
-    page.locator("#evidence-1 summary").click()
+    first_citation.click()  # a citation opens its passage
+    expect(page.locator("#evidence-1 pre")).to_be_visible()
     expect(page.locator("#evidence-1 pre")).to_contain_text("main climate initiatives")
-    expect(page.locator("#runs li", has_text=run_id).locator(".badge")).to_have_text("completed")
+    listed = page.locator(f'#runs li[data-run-id="{run_id}"]')
+    expect(listed.locator(".badge")).to_have_text("completed")
+    expect(listed.locator("a")).to_have_text("What are main climate initiatives?")  # by question
+    expect(page).to_have_title("What are main climate initiatives? · Runlane")
     screenshot(page, "console-completed")
 
 
@@ -109,6 +113,11 @@ def test_a_slow_run_can_be_cancelled(page: Page, server: Server) -> None:
     expect(page.locator("#run-status")).to_have_text("stopped")
     expect(page.locator("#run-why")).to_have_text("Stopped: cancelled")
     expect(page.locator("#cancel-button")).to_be_hidden()
+    # Where it ended, not a bar frozen part-way; its partial answer says it is partial.
+    expect(page.locator("#progress-text")).to_have_text("stopped during load")
+    expect(page.locator("#progress-fill")).to_have_class("fill ended")
+    expect(page.locator("#answer")).to_contain_text("The first part of an answer")
+    expect(page.locator("#partial")).to_be_visible()
     screenshot(page, "console-cancelled")
 
 
@@ -144,7 +153,7 @@ def test_recent_runs_are_paged_and_openable(page: Page, server: Server) -> None:
     expect(page.locator("#runs li")).to_have_count(10)
     page.click("#more-runs")
     expect(page.locator("#runs li")).not_to_have_count(10)
-    page.locator("#runs a", has_text="paged-11").click()
+    page.locator("#runs a", has_text="Recycling targets 11?").click()
     expect(page).to_have_url(f"{server.url}/runs/paged-11")
     expect(page.locator("#run-title")).to_have_text("paged-11")
 
@@ -202,7 +211,7 @@ def test_with_keys_on_the_console_asks_for_a_key_once_per_tab(
         run_id = ask(page, keyed, "What are main climate initiatives?")
         expect(page.locator("#run-status")).to_have_text("completed")
         page.reload()
-        expect(page.locator("#runs li", has_text=run_id)).to_be_visible()  # the tab kept its key
+        expect(page.locator(f'#runs li[data-run-id="{run_id}"]')).to_be_visible()  # the tab kept its key
         expect(page.locator("#key-card")).to_be_hidden()
         assert page.evaluate("sessionStorage.getItem('runlane.apiKey')") == key
         assert not any(key in url or key.rsplit("_", 1)[1] in url for url in urls)
@@ -211,3 +220,135 @@ def test_with_keys_on_the_console_asks_for_a_key_once_per_tab(
         other_tab.goto(keyed.url)
         expect(other_tab.locator("#key-card")).to_be_visible()
         other_tab.context.close()
+
+
+def test_the_console_survives_the_server_dying_and_coming_back(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    root = tmp_path_factory.mktemp("console-restart")
+    shutil.copytree(REPO_ROOT / "documents", root / "documents")
+    port = free_port()
+    settings = {"pipeline": "tests.support.pipelines:console_pipeline", "poll_interval_s": "1"}
+    context = browser.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    with uvicorn_server(root, port=port, **settings) as first:
+        ask(page, first, "Please take a slow walk through everything")
+        expect(page.locator("#run-status")).to_have_text("running")
+        first.kill()
+        expect(page.locator("#connection")).to_be_visible()
+        expect(page.locator("#connection")).to_contain_text("retrying")
+        screenshot(page, "console-connection-lost")
+    with uvicorn_server(root, port=port, **settings):
+        # The run's server died under it: the next one fails it `interrupted`, and says where.
+        expect(page.locator("#connection")).to_be_hidden()
+        expect(page.locator("#run-status")).to_have_text("failed")
+        expect(page.locator("#progress-text")).to_have_text("failed during load")
+        expect(page.locator("#run-why")).to_contain_text("Interrupted")
+    assert errors == []  # no uncaught "Failed to fetch"
+    context.close()
+
+
+def test_a_wide_table_scrolls_at_phone_width_with_words_and_figures_whole(
+    browser: Browser, server: Server
+) -> None:
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    phone = context.new_page()
+    ask(phone, server, "Please draw a table of budgets")
+    expect(phone.locator("#run-status")).to_have_text("completed")
+    scroller = phone.locator("#answer .table-scroll")
+    expect(scroller).to_be_visible()
+    assert scroller.evaluate("node => node.scrollWidth > node.clientWidth")  # it scrolls sideways
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # the page does not
+    for text in ("2026", "6,250,000", "Renewable Power Programme 5"):
+        cell = phone.locator("#answer td", has_text=text).first
+        lines = cell.evaluate(
+            "td => { const r = document.createRange(); r.selectNodeContents(td); "
+            "return new Set([...r.getClientRects()].map(b => Math.round(b.top))).size; }"
+        )
+        assert lines == 1, text  # never "202 6" or "Renewab le"
+    screenshot(phone, "console-table-phone")
+    context.close()
+
+
+def _luminance(css: str) -> float:
+    red, green, blue = (int(part) / 255 for part in re.findall(r"[\d.]+", css)[:3])
+
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * linear(red) + 0.7152 * linear(green) + 0.0722 * linear(blue)
+
+
+def test_every_status_badge_has_text_contrast_of_at_least_4_5(page: Page, server: Server) -> None:
+    page.goto(server.url)
+    statuses = ["queued", "running", "completed", "completed_with_gaps", "failed", "stopped"]
+    colours = page.evaluate(
+        """statuses => statuses.map(status => {
+            const badge = document.createElement("span");
+            badge.className = `badge ${status}`;
+            badge.textContent = status;
+            document.body.append(badge);
+            const style = getComputedStyle(badge);
+            return [style.color, style.backgroundColor];
+        })""",
+        statuses,
+    )
+    for status, (text, background) in zip(statuses, colours, strict=True):
+        lighter, darker = sorted((_luminance(text), _luminance(background)), reverse=True)
+        ratio = (lighter + 0.05) / (darker + 0.05)
+        assert ratio >= 4.5, (status, text, background, round(ratio, 2))
+
+
+def test_a_keyboard_alone_asks_and_follows_a_run_announced_to_screen_readers(
+    page: Page, server: Server
+) -> None:
+    page.goto(server.url)
+    assert page.locator("h1").count() == 1
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "question":
+            break
+    assert page.evaluate("document.activeElement.id") == "question"
+    page.keyboard.type("What are the recycling targets?")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_url("**/runs/*")
+    expect(page.locator("#run-status")).to_have_text("completed")
+    expect(page).to_have_title("What are the recycling targets? · Runlane")
+    bar = page.locator("[role=progressbar]")
+    expect(bar).to_have_attribute("aria-valuenow", "100")
+    expect(bar).to_have_attribute("aria-valuetext", "done (100%)")
+    expect(page.locator("#progress-text")).to_have_attribute("aria-live", "polite")
+    expect(page.locator("#run-status")).to_have_attribute("role", "status")
+    assert page.locator("h1").count() == 1  # the answer's own headings moved down a level
+
+
+def test_validation_errors_stand_next_to_their_field_in_plain_words(page: Page, server: Server) -> None:
+    page.goto(server.url)
+    page.fill("#question", "What are the recycling targets?")
+    page.click(".options summary")
+    page.fill("#run_id", "not a valid id!")
+    page.click("#ask-button")
+    error = page.locator("#run_id-error")
+    expect(error).to_be_visible()
+    expect(error).to_have_text(re.compile(r"^run_id must be 1 to 128 characters"))
+    expect(error).not_to_contain_text("Value error")
+    expect(page.locator("#run_id")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#ask-error")).to_be_hidden()
+
+
+def test_the_list_filters_by_status_says_when_empty_and_offers_only_working_options(
+    page: Page, server: Server
+) -> None:
+    page.goto(server.url)
+    page.select_option("#status-filter", "queued")
+    expect(page.locator("#runs-empty")).to_have_text("No queued runs.")
+    page.select_option("#status-filter", "completed")
+    expect(page.locator("#runs li").first).to_be_visible()
+    for badge in page.locator("#runs li .badge").all():
+        expect(badge).to_have_text("completed")
+    expect(page.locator("#llm-options")).to_be_hidden()  # no LLM configured: nothing to log
+    expect(page.locator("#writer-in-use")).to_contain_text("extractive writer")

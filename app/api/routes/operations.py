@@ -85,6 +85,7 @@ def get_service_info(request: Request) -> dict[str, Any]:
             "max_timeout_s": settings.max_timeout_s,
         },
         "retention_days": settings.retention_days,
+        "writer": "llm" if settings.llm_base_url else "extractive",
         "poll_interval_s": settings.poll_interval_s,
         "runs": runs.counts(caller(request)),
     }

@@ -7,9 +7,14 @@ const API = "/api/v1/runs";
 // (gone when the tab closes), goes out only in the Authorization header, never in a URL.
 const KEY_STORE = "runlane.apiKey";
 const ACTIVE = ["queued", "running"];
+const DONE = ["completed", "completed_with_gaps"];
+const RETRY_MAX_S = 15;
+const LIST_REFRESH_S = 5;
+const FIELDS = ["question", "markdown_path", "run_id", "timeout_s"];
 const $ = (id) => document.getElementById(id);
-let current = { runId: null, timer: null, etag: null, status: null };
+let current = { runId: null, timer: null, etag: null, status: null, question: null, failures: 0 };
 let listCursor = null;
+let listTimer = null;
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -21,15 +26,54 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// Every call goes through here: a server that cannot be reached is an answer too
+// (`offline`), never an uncaught "Failed to fetch".
 async function api(path, options = {}) {
   const headers = { ...(options.headers || {}) };
   const key = sessionStorage.getItem(KEY_STORE);
   if (key) headers.Authorization = `Bearer ${key}`;
-  const response = await fetch(path, { ...options, headers });
+  let response;
+  try {
+    response = await fetch(path, { ...options, headers });
+  } catch (error) {
+    connection(false);
+    return { response: null, body: null, offline: true };
+  }
+  connection(true);
   let body = null;
-  if (response.status !== 204 && response.status !== 304) body = await response.json();
+  if (response.status !== 204 && response.status !== 304) {
+    try {
+      body = await response.json();
+    } catch (error) {
+      body = { message: `The server answered ${response.status} without a readable body.` };
+    }
+  }
   if (response.status === 401) askForKey(key ? body.message : "");
-  return { response, body };
+  return { response, body, offline: false };
+}
+
+function connection(up) {
+  $("connection").hidden = up;
+}
+
+function runIdFromPath() {
+  const match = location.pathname.match(/^\/runs\/([^/]+)$/);
+  return match ? decodeURIComponent(match[1]) : null;
+}
+
+function ago(iso) {
+  const seconds = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  if (seconds < 60) return "just now";
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+  return `${Math.floor(seconds / 86400)} d ago`;
+}
+
+function duration(run) {
+  if (!run.started_at) return "";
+  const end = run.completed_at ? Date.parse(run.completed_at) : Date.now();
+  const seconds = Math.max(0, (end - Date.parse(run.started_at)) / 1000);
+  return seconds < 60 ? `${seconds.toFixed(1)} s` : `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
 }
 
 // ---- the API key --------------------------------------------------------------------------
@@ -49,6 +93,7 @@ function useKey(event) {
   $("forget-key").hidden = false;
   route();
   loadRuns(true);
+  loadServiceInfo();
 }
 
 function forgetKey() {
@@ -56,12 +101,31 @@ function forgetKey() {
   location.assign("/");
 }
 
-function runIdFromPath() {
-  const match = location.pathname.match(/^\/runs\/([^/]+)$/);
-  return match ? decodeURIComponent(match[1]) : null;
+// ---- asking -------------------------------------------------------------------------------
+
+function clearFieldErrors() {
+  for (const name of FIELDS) {
+    $(`${name}-error`).hidden = true;
+    $(name).removeAttribute("aria-invalid");
+  }
+  $("ask-error").hidden = true;
 }
 
-// ---- asking -------------------------------------------------------------------------------
+// "body.run_id: Value error, run_id must be ..." becomes "run_id must be ..." under the field.
+function showFieldErrors(body) {
+  let placed = false;
+  for (const error of body.errors || []) {
+    const name = error.loc[error.loc.length - 1];
+    if (!FIELDS.includes(name)) continue;
+    const words = error.msg.replace(/^Value error, /, "");
+    $(`${name}-error`).textContent = words.endsWith(".") ? words : `${words}.`;
+    $(`${name}-error`).hidden = false;
+    $(name).setAttribute("aria-invalid", "true");
+    if (!placed) $(name).focus();
+    placed = true;
+  }
+  return placed;
+}
 
 async function submitQuestion(event) {
   event.preventDefault();
@@ -69,18 +133,19 @@ async function submitQuestion(event) {
     question: $("question").value,
     markdown_path: $("markdown_path").value || "documents",
     enable_sql: $("enable_sql").checked,
-    log_llm_payload: $("log_llm_payload").checked,
   };
+  if (!$("llm-options").hidden) request.log_llm_payload = $("log_llm_payload").checked;
   if ($("run_id").value) request.run_id = $("run_id").value;
   if ($("timeout_s").value) request.timeout_s = Number($("timeout_s").value);
   $("ask-button").disabled = true;
-  $("ask-error").hidden = true;
+  clearFieldErrors();
   try {
-    const { response, body } = await api(API, {
+    const { response, body, offline } = await api(API, {
       method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(request),
     });
-    if (!response.ok) {
-      $("ask-error").textContent = body.message;
+    if (offline || !response.ok) {
+      if (!offline && showFieldErrors(body)) return;
+      $("ask-error").textContent = offline ? "Cannot reach the server; try again in a moment." : body.message;
       $("ask-error").hidden = false;
       return;
     }
@@ -92,18 +157,26 @@ async function submitQuestion(event) {
   }
 }
 
+function submitOnCtrlEnter(event) {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("ask-form").requestSubmit();
+}
+
 // ---- following a run ----------------------------------------------------------------------
 
 function showRun(runId) {
   clearTimeout(current.timer);
-  current = { runId, timer: null, etag: null, status: null };
+  current = { runId, timer: null, etag: null, status: null, question: null, failures: 0 };
   $("run").hidden = false;
   $("run-title").textContent = runId;
-  for (const id of ["answer", "evidence", "run-why"]) $(id).hidden = true;
+  document.title = `Run ${runId} · Runlane`;
+  for (const id of ["answer", "evidence", "run-why", "partial"]) $(id).hidden = true;
   $("run-question").textContent = "";
   $("run-meta").textContent = "";
   api(`${API}/${encodeURIComponent(runId)}`).then(({ response, body }) => {
-    if (response.ok && current.runId === runId) $("run-question").textContent = body.request.question;
+    if (!response || !response.ok || current.runId !== runId) return;
+    current.question = body.request.question;
+    $("run-question").textContent = body.request.question;
+    document.title = `${body.request.question} · Runlane`;
   });
   poll(runId);
 }
@@ -111,8 +184,16 @@ function showRun(runId) {
 async function poll(runId) {
   if (current.runId !== runId) return;
   const headers = current.etag ? { "If-None-Match": current.etag } : {};
-  const { response, body } = await api(`${API}/${encodeURIComponent(runId)}/status`, { headers });
+  const { response, body, offline } = await api(`${API}/${encodeURIComponent(runId)}/status`, { headers });
   if (current.runId !== runId) return;
+  if (offline || response.status >= 500) {
+    // Keep trying, backing off, and say so: the run goes on while the server comes back.
+    current.failures += 1;
+    const wait = Math.min(RETRY_MAX_S, 2 ** current.failures);
+    current.timer = setTimeout(() => poll(runId), wait * 1000);
+    return;
+  }
+  current.failures = 0;
   if (response.status === 200) {
     current.etag = response.headers.get("etag");
     renderStatus(body);
@@ -125,26 +206,37 @@ async function poll(runId) {
   current.timer = setTimeout(() => poll(runId), wait * 1000);
 }
 
+// The same words as `runlane ask --wait`: "waiting for a worker", "search 2/7: ... (40%)",
+// "done (100%)", "stopped during sql", "cancelling…".
+function progressWords(status) {
+  const progress = status.progress;
+  if (status.cancel_requested_at && ACTIVE.includes(status.status)) return "cancelling…";
+  if (DONE.includes(status.status)) return "done (100%)";
+  if (!ACTIVE.includes(status.status)) return (progress && progress.message) || status.status;
+  if (!progress) return status.status === "queued" ? "waiting for a worker" : "starting";
+  const step = progress.stage_count ? ` ${progress.stage_index + 1}/${progress.stage_count}` : "";
+  return `${progress.stage}${step}: ${progress.message} (${Math.round(progress.fraction * 100)}%)`;
+}
+
 function renderStatus(status) {
   current.status = status;
   const badge = $("run-status");
   badge.textContent = status.status.replaceAll("_", " ");
   badge.className = `badge ${status.status}`;
   $("cancel-button").hidden = !ACTIVE.includes(status.status) || Boolean(status.cancel_requested_at);
-  const progress = status.progress;
-  const done = ["completed", "completed_with_gaps"].includes(status.status);
-  const fraction = done ? 1 : progress ? progress.fraction : 0;
-  $("progress-fill").style.width = `${Math.round(fraction * 100)}%`;
-  let text = status.status === "queued" ? "waiting for a worker" : "";
-  if (progress) {
-    const step = progress.stage_count ? ` ${progress.stage_index + 1}/${progress.stage_count}` : "";
-    text = `${progress.stage}${step}: ${progress.message}`;
-  }
-  if (done) text = "done";
-  if (status.cancel_requested_at && ACTIVE.includes(status.status)) text = "cancelling…";
-  $("progress-text").textContent = `${text} (${Math.round(fraction * 100)}%)`;
-  $("run-meta").textContent = `created ${status.created_at}` +
-    (status.completed_at ? ` · finished ${status.completed_at}` : "");
+  const ended = !ACTIVE.includes(status.status) && !DONE.includes(status.status);
+  const fraction = DONE.includes(status.status) ? 1 : status.progress ? status.progress.fraction : 0;
+  const percent = Math.round(fraction * 100);
+  // A stopped or failed run's bar is not left frozen part-way: it is shown ended, with where.
+  $("progress-fill").style.width = ended ? "100%" : `${percent}%`;
+  $("progress-fill").className = ended ? `fill ended` : "fill";
+  const bar = $("progress-bar");
+  bar.setAttribute("aria-valuenow", String(ended ? 100 : percent));
+  bar.setAttribute("aria-valuetext", progressWords(status));
+  $("progress-text").textContent = progressWords(status);
+  const took = duration(status);
+  $("run-meta").textContent = `created ${ago(status.created_at)}` +
+    (status.completed_at ? ` · finished ${ago(status.completed_at)}` : "") + (took ? ` · ${took}` : "");
 }
 
 function renderMissing(body) {
@@ -170,12 +262,41 @@ async function finished(status) {
     api(`${API}/${encodeURIComponent(runId)}/context`),
   ]);
   if (current.runId !== runId) return;
-  if (output.response.ok) {
-    $("answer").innerHTML = output.body.html; // rendered server-side with raw HTML disabled
-    $("answer").hidden = false;
-  }
-  if (context.response.ok) renderEvidence(context.body.context_bundle, status.gaps);
+  if (output.response && output.response.ok) renderAnswer(output.body.html, status);
+  if (context.response && context.response.ok) renderEvidence(context.body.context_bundle, status.gaps);
   loadRuns(true); // the list showed this run as still going
+}
+
+function renderAnswer(html, status) {
+  const answer = $("answer");
+  answer.innerHTML = html; // rendered server-side with raw HTML disabled
+  // One h1 per page: the answer's headings move one level down.
+  for (const heading of answer.querySelectorAll("h1, h2, h3, h4, h5")) {
+    const lower = el(`h${Number(heading.tagName[1]) + 1}`);
+    lower.append(...heading.childNodes);
+    heading.replaceWith(lower);
+  }
+  // Wide tables scroll sideways instead of breaking words and figures.
+  for (const table of answer.querySelectorAll("table")) {
+    const scroller = el("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": "table" });
+    table.replaceWith(scroller);
+    scroller.append(table);
+  }
+  answer.hidden = false;
+  $("partial").hidden = status.status !== "stopped";
+}
+
+// A citation opens its passage and brings it into view.
+function openCitation(event) {
+  const link = event.target.closest("a.cite");
+  if (!link) return;
+  const target = document.getElementById(link.getAttribute("href").slice(1));
+  if (!target) return;
+  event.preventDefault();
+  if (target.tagName === "DETAILS") target.open = true;
+  history.replaceState(history.state, "", link.getAttribute("href"));
+  target.scrollIntoView({ block: "center" });
+  target.querySelector("summary")?.focus();
 }
 
 // ---- evidence -----------------------------------------------------------------------------
@@ -198,6 +319,9 @@ function renderEvidence(bundle, gaps) {
       el("pre", { text: passage.text })));
   }
   renderSql(bundle.sql);
+  const writer = bundle.writer && bundle.writer.kind;
+  $("writer").textContent = writer ? `Written by the ${writer} writer` +
+    (bundle.writer.model ? ` (${bundle.writer.model})` : "") + "." : "";
   $("evidence").hidden = false;
 }
 
@@ -206,11 +330,11 @@ function renderSql(sql) {
   box.replaceChildren();
   if (!sql || !sql.enabled) return;
   const matches = sql.queries.filter((query) => query.rows.length);
-  box.append(el("h3", { text: `SQL rows (${matches.length} of ${sql.queries.length} queries matched)` }));
+  box.append(el("h4", { text: `SQL rows (${matches.length} of ${sql.queries.length} queries matched)` }));
   matches.forEach((query, index) => {
     const head = el("tr", {}, ...query.columns.map((column) => el("th", { text: column })));
     const rows = query.rows.map((row) => el("tr", {}, ...row.map((value) => el("td", { text: String(value) }))));
-    box.append(el("div", { class: "sql", id: `evidence-D${index + 1}` },
+    box.append(el("div", { class: "sql table-scroll", id: `evidence-D${index + 1}`, tabindex: "0" },
       el("p", { class: "file", text: `${query.database} · ${query.table}` }),
       el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows))));
   });
@@ -231,28 +355,49 @@ async function cancelRun() {
 
 // ---- recent runs --------------------------------------------------------------------------
 
+function runItem(run) {
+  const label = run.question || run.run_id;
+  const link = el("a", { href: `/runs/${encodeURIComponent(run.run_id)}`, text: label, title: run.run_id });
+  link.addEventListener("click", (event) => {
+    event.preventDefault();
+    history.pushState({}, "", link.getAttribute("href"));
+    showRun(run.run_id);
+    window.scrollTo(0, 0);
+  });
+  const took = duration(run);
+  return el("li", { "data-run-id": run.run_id }, link,
+    el("span", { class: `badge ${run.status}`, text: run.status.replaceAll("_", " ") }),
+    el("span", { class: "when", text: ago(run.created_at) + (took ? ` · ${took}` : "") }));
+}
+
 async function loadRuns(reset) {
+  clearTimeout(listTimer);
   if (reset) listCursor = null;
   const params = new URLSearchParams({ limit: "10" });
-  if (listCursor) params.set("cursor", listCursor);
+  const filter = $("status-filter").value;
+  if (filter) params.set("status", filter);
+  if (reset === false && listCursor) params.set("cursor", listCursor);
   const { response, body } = await api(`${API}?${params}`);
-  if (!response.ok) return;
+  // The list follows runs as they change, and tries again after a lost connection.
+  listTimer = setTimeout(() => loadRuns(true), LIST_REFRESH_S * 1000);
+  if (!response || !response.ok) return;
   const list = $("runs");
-  if (reset) list.replaceChildren();
-  for (const run of body.runs) {
-    const link = el("a", { href: `/runs/${encodeURIComponent(run.run_id)}`, text: run.run_id });
-    link.addEventListener("click", (event) => {
-      event.preventDefault();
-      history.pushState({}, "", link.getAttribute("href"));
-      showRun(run.run_id);
-      window.scrollTo(0, 0);
-    });
-    list.append(el("li", {}, link,
-      el("span", { class: `badge ${run.status}`, text: run.status.replaceAll("_", " ") }),
-      el("span", { class: "when", text: run.created_at })));
-  }
+  if (reset !== false) list.replaceChildren();
+  list.append(...body.runs.map(runItem));
+  const none = filter ? `No ${filter.replaceAll("_", " ")} runs.` : "No runs yet: ask a question above.";
+  $("runs-empty").textContent = none;
+  $("runs-empty").hidden = list.children.length > 0;
   listCursor = body.next_cursor;
   $("more-runs").hidden = !listCursor;
+}
+
+// Options that would do nothing are not offered: LLM payload logging needs an LLM.
+async function loadServiceInfo() {
+  const { response, body } = await api("/api/v1/service-info");
+  const llm = Boolean(response && response.ok && body.writer === "llm");
+  $("llm-options").hidden = !llm;
+  $("writer-in-use").textContent = response && response.ok
+    ? `Answers are written by ${llm ? "an LLM" : "the extractive writer (no LLM configured)"}.` : "";
 }
 
 function route() {
@@ -260,8 +405,9 @@ function route() {
   if (runId) showRun(runId);
   else {
     clearTimeout(current.timer);
-    current = { runId: null, timer: null, etag: null, status: null };
+    current = { runId: null, timer: null, etag: null, status: null, question: null, failures: 0 };
     $("run").hidden = true;
+    document.title = "Runlane console";
   }
 }
 
@@ -270,10 +416,14 @@ document.addEventListener("DOMContentLoaded", () => {
   $("forget-key").addEventListener("click", forgetKey);
   $("forget-key").hidden = !sessionStorage.getItem(KEY_STORE);
   $("ask-form").addEventListener("submit", submitQuestion);
+  $("question").addEventListener("keydown", submitOnCtrlEnter);
   $("cancel-button").addEventListener("click", cancelRun);
+  $("answer").addEventListener("click", openCitation);
   $("refresh-runs").addEventListener("click", () => loadRuns(true));
   $("more-runs").addEventListener("click", () => loadRuns(false));
+  $("status-filter").addEventListener("change", () => loadRuns(true));
   window.addEventListener("popstate", route);
   route();
   loadRuns(true);
+  loadServiceInfo();
 });

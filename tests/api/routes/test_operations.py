@@ -117,6 +117,7 @@ def test_service_info_reports_version_limits_and_counts(settings: Settings) -> N
         "max_timeout_s": settings.max_timeout_s,
     }
     assert info["poll_interval_s"] == 2 and info["retention_days"] is None
+    assert info["writer"] == "extractive"  # no RUNLANE_LLM_BASE_URL: the console hides LLM options
     assert info["runs"] == {
         "queued": 0,
         "running": 0,
