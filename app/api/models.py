@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator
 
 from app.runs.run_ids import RUN_ID_PATTERN, RUN_ID_RULE, is_valid_run_id
-from app.runs.run_state import FinishReason, RunStatus
+from app.runs.run_state import FinishReason, GapKind, RunStatus
 
 # One enum component for every status field (a generated client gets one type, not one each).
 StatusValue = RunStatus
@@ -94,10 +94,10 @@ class RunErrorInfo(BaseModel):
 
 
 class GapInfo(BaseModel):
-    kind: Literal["unanswered_part", "broken_citation", "uncited_answer"] | str = Field(
+    kind: GapKind = Field(
         description="unanswered_part: no passage covers part of the question; broken_citation: the "
-        "answer cites evidence that does not exist; uncited_answer: the answer cites none. A "
-        "plugged-in pipeline may report kinds of its own."
+        "answer cites evidence that does not exist; uncited_answer: the answer cites none; other: "
+        "a plugged-in pipeline's own kind (its context bundle keeps the original)."
     )
     subject: str = Field(description="What is unsupported (a part of the question, a citation).")
     reason: str = Field(description="Why, for people.")

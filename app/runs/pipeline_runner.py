@@ -17,7 +17,15 @@ from app.runs.document_paths import resolve_markdown_path
 from app.runs.errors import RunGoneError, RunNotFoundError, RunStateUnreadableError
 from app.runs.run_index import DAMAGED
 from app.runs.run_owner import current_owner, is_orphaned
-from app.runs.run_state import RunError, RunState, RunStatus, finish_reason_for, parse_iso, utc_now
+from app.runs.run_state import (
+    RunError,
+    RunState,
+    RunStatus,
+    finish_reason_for,
+    gap_kind_for,
+    parse_iso,
+    utc_now,
+)
 from app.runs.run_store import Outcome, RunStore
 
 logger = logging.getLogger("runlane.executor")
@@ -180,7 +188,7 @@ class PipelineRunner:
             elif stopping.is_set():
                 self.interrupt(state.run_id, SHUTDOWN_MESSAGE, state.attempt)
                 return None
-        gaps = [gap.as_dict() for gap in result.gaps]
+        gaps = [{**gap.as_dict(), "kind": gap_kind_for(gap.kind).value} for gap in result.gaps]
         said = result.finish_reason if result.finish_reason != reason else None
         return Outcome(status, reason, result.final_markdown, result.context_bundle, gaps, said)
 

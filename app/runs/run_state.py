@@ -42,6 +42,19 @@ FINISH_REASONS: dict[RunStatus, tuple[FinishReason, ...]] = {
 }
 
 
+class GapKind(StrEnum):
+    """What an answer could not support; a pipeline's other kinds are reported as `other`."""
+
+    UNANSWERED_PART = "unanswered_part"
+    BROKEN_CITATION = "broken_citation"
+    UNCITED_ANSWER = "uncited_answer"
+    OTHER = "other"
+
+
+def gap_kind_for(said: str) -> GapKind:
+    return next((kind for kind in GapKind if kind == said), GapKind.OTHER)
+
+
 def finish_reason_for(status: RunStatus, said: str) -> FinishReason:
     """The reason a pipeline gave if it is one of its status's, else that status's first."""
     allowed = FINISH_REASONS[status]

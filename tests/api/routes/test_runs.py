@@ -148,8 +148,8 @@ def test_gaps_end_the_run_completed_with_gaps_listing_them(settings: Settings) -
         assert done["finish_reason"] == "gaps_found"  # the API's word; the pipeline's is in run.json
         events = orjson.loads((settings.output_dir / run_id / "run.json").read_bytes())["events"]
         assert events[-1]["pipeline_reason"] == "unsupported parts"
-        assert done["gaps"] == [
-            {"kind": "question_part", "subject": "funding in 1850", "reason": "no document mentions it"}
+        assert done["gaps"] == [  # a kind of the pipeline's own is reported as `other`
+            {"kind": "other", "subject": "funding in 1850", "reason": "no document mentions it"}
         ]
         assert client.get(f"/api/v1/runs/{run_id}/output").status_code == 200
 
