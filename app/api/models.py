@@ -19,6 +19,40 @@ RunId = Annotated[
 ]
 
 
+EXAMPLE_ID = "20261122_101500_1a2b3c4d"
+EXAMPLE_BASE = f"/api/v1/runs/{EXAMPLE_ID}"
+EXAMPLE_STATUS: dict[str, Any] = {
+    "run_id": EXAMPLE_ID,
+    "status": "completed",
+    "started_at": "2026-11-22T10:15:00.120Z",
+    "completed_at": "2026-11-22T10:15:02.480Z",
+    "finish_reason": "answered",
+    "error": None,
+    "created_at": "2026-11-22T10:15:00.100Z",
+    "updated_at": "2026-11-22T10:15:02.480Z",
+    "expires_at": None,
+    "cancel_requested_at": None,
+    "gaps": [],
+    "progress": {
+        "stage": "save",
+        "stage_index": 6,
+        "stage_count": 7,
+        "fraction": 1.0,
+        "message": "done",
+        "seq": 9,
+    },
+}
+EXAMPLE_LINKS = {
+    "status_url": f"{EXAMPLE_BASE}/status",
+    "output_url": f"{EXAMPLE_BASE}/output",
+    "context_url": f"{EXAMPLE_BASE}/context",
+}
+
+
+def examples(*values: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(values)})
+
+
 class RunCreateRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -162,6 +196,15 @@ class RunStatusResponse(BaseModel):
 
 
 class RunOutputResponse(BaseModel):
+    model_config = examples(
+        {
+            "run_id": EXAMPLE_ID,
+            "status": "completed",
+            "content": "# What are main climate initiatives?\n\n...",
+            "final_output_path": f"output/{EXAMPLE_ID}/final.md",
+        }
+    )
+
     run_id: RunId = Field(description="The run's id.")
     status: StatusValue = Field(description="completed or completed_with_gaps.")
     content: str = Field(description="The answer, markdown (final.md).")
@@ -169,6 +212,10 @@ class RunOutputResponse(BaseModel):
 
 
 class RunOutputHtmlResponse(BaseModel):
+    model_config = examples(
+        {"run_id": EXAMPLE_ID, "status": "completed", "html": "<h1>What are main climate initiatives?</h1>"}
+    )
+
     run_id: RunId = Field(description="The run's id.")
     status: StatusValue = Field(description="completed or completed_with_gaps.")
     html: str = Field(description="The answer as HTML; citations link to #evidence-<n>.")
@@ -229,6 +276,15 @@ class ContextBundle(BaseModel):
 
 
 class RunContextResponse(BaseModel):
+    model_config = examples(
+        {
+            "run_id": EXAMPLE_ID,
+            "status": "completed",
+            "context_bundle": {"question": "What are main climate initiatives?", "passages": [], "gaps": []},
+            "context_bundle_path": f"output/{EXAMPLE_ID}/context_bundle.json",
+        }
+    )
+
     run_id: RunId = Field(description="The run's id.")
     status: StatusValue = Field(description="completed or completed_with_gaps.")
     context_bundle: ContextBundle = Field(description="The evidence (context_bundle.json).")
@@ -270,6 +326,14 @@ class RunListItem(RunStatusResponse):
 
 
 class RunListResponse(BaseModel):
+    model_config = examples(
+        {
+            "runs": [{**EXAMPLE_STATUS, "question": "What are main climate initiatives?"}],
+            "next_cursor": None,
+            "damaged_runs": 0,
+        }
+    )
+
     runs: list[RunListItem] = Field(description="Newest first; each is the status payload and question.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
     damaged_runs: int = Field(
@@ -297,6 +361,18 @@ class WebhookInfo(BaseModel):
 
 
 class RunDetailResponse(RunStatusResponse):
+    model_config = examples(
+        {
+            **EXAMPLE_STATUS,
+            "request": {"question": "What are main climate initiatives?", "markdown_path": "documents"},
+            "key_id": None,
+            "webhook": None,
+            **EXAMPLE_LINKS,
+            "events_url": f"{EXAMPLE_BASE}/events",
+            "cancel_url": f"{EXAMPLE_BASE}/cancel",
+        }
+    )
+
     request: dict[str, Any] = Field(description="The accepted request options.")
     key_id: str | None = Field(description="The id of the API key that started the run, if any.")
     webhook: WebhookInfo | None = Field(description="The run's webhook and its delivery attempts.")
@@ -316,6 +392,25 @@ class ServiceLimits(BaseModel):
 
 
 class ServiceInfo(BaseModel):
+    model_config = examples(
+        {
+            "name": "Runlane",
+            "version": "1.0.0",
+            "api_version": "v1",
+            "limits": {
+                "max_workers": 4,
+                "max_queued": 1000,
+                "max_body_bytes": 65536,
+                "default_timeout_s": 3600,
+                "max_timeout_s": 21600,
+            },
+            "retention_days": None,
+            "writer": "extractive",
+            "poll_interval_s": 2,
+            "runs": {"queued": 0, "running": 1, "completed": 12},
+        }
+    )
+
     name: str = Field(description="Runlane.")
     version: str = Field(description="The server's version.")
     api_version: str = Field(description="v1.")
@@ -329,5 +424,7 @@ class ServiceInfo(BaseModel):
 
 
 class HealthResponse(BaseModel):
+    model_config = examples({"status": "ok", "checks": {}})
+
     status: str = Field(description="ok / ready / not_ready.")
     checks: dict[str, bool] = Field(default_factory=dict, description="Each readiness check and its result.")

@@ -8,6 +8,7 @@ The fix is applied here, to every operation, so that a route added later cannot 
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
@@ -18,9 +19,22 @@ from app.config import Settings
 from app.runs.run_ids import RUN_ID_PATTERN
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
-PROBLEM_CONTENT = {"application/problem+json": {"schema": PROBLEM_REF}}
 UNUSED_SCHEMAS = ("HTTPValidationError", "ValidationError")
 OPEN_PATHS = ("/health", "/ready")
+# The code a generated client sees in each status's example (the README lists them all).
+EXAMPLE_CODES = {
+    400: "CORS_PREFLIGHT_REFUSED",
+    401: "API_KEY_MISSING",
+    403: "ADMIN_REQUIRED",
+    404: "RUN_NOT_FOUND",
+    409: "RUN_NOT_FINISHED",
+    410: "RUN_GONE",
+    413: "PAYLOAD_TOO_LARGE",
+    422: "VALIDATION_ERROR",
+    429: "QUEUE_FULL",
+    500: "INTERNAL_ERROR",
+    507: "INSUFFICIENT_STORAGE",
+}
 PARAMETER_DOCS = {
     "run_id": "The run's id, as POST /api/v1/runs answered it.",
     "If-None-Match": "The ETag of the last answer: an unchanged resource answers 304 with no body.",
@@ -51,7 +65,33 @@ def operation_id(route: APIRoute) -> str:
 
 
 def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": PROBLEM_CONTENT}
+    return {"description": description, "content": {"application/problem+json": {"schema": PROBLEM_REF}}}
+
+
+def _problem_example(code: int, description: str) -> dict[str, Any]:
+    return {
+        "type": "about:blank",
+        "title": HTTPStatus(code).phrase,
+        "status": code,
+        "detail": description,
+        "code": EXAMPLE_CODES.get(code, "HTTP_ERROR"),
+        "message": description,
+    }
+
+
+def _add_examples(responses: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """An example per response: the schema's own for successes, a Problem for errors."""
+    for code, response in responses.items():
+        for media_type, media in response.get("content", {}).items():
+            if "example" in media or "examples" in media:
+                continue
+            if int(code) >= 400:
+                media["example"] = _problem_example(int(code), response.get("description", ""))
+                continue
+            name = media.get("schema", {}).get("$ref", "").rsplit("/", 1)[-1]
+            examples = schemas.get(name, {}).get("examples")
+            if examples and media_type == "application/json":
+                media["example"] = examples[0]
 
 
 def _exact_responses(operation: dict[str, Any], path: str, settings: Settings) -> None:
@@ -61,7 +101,7 @@ def _exact_responses(operation: dict[str, Any], path: str, settings: Settings) -
         del responses["422"]
     for code, response in responses.items():
         if code.isdigit() and int(code) >= 400:
-            response["content"] = PROBLEM_CONTENT
+            response["content"] = {"application/problem+json": {"schema": PROBLEM_REF}}
     responses.setdefault("500", _problem("Unexpected server error (INTERNAL_ERROR); details in the log."))
     if settings.auth != "api-key" or path in OPEN_PATHS:
         return
@@ -78,14 +118,15 @@ def exact_document(document: dict[str, Any], settings: Settings) -> dict[str, An
     document["info"]["description"] = DESCRIPTION
     document["servers"] = [{"url": "/", "description": "This server."}]
     document["tags"] = TAGS
+    schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
     for path, item in document["paths"].items():
         for operation in item.values():
             _exact_responses(operation, path, settings)
+            _add_examples(operation["responses"], schemas)
             for parameter in operation.get("parameters", []):
                 parameter.setdefault("description", PARAMETER_DOCS.get(parameter["name"], ""))
                 if parameter["name"] == "run_id":
                     parameter["schema"] = {"type": "string", "pattern": RUN_ID_PATTERN.pattern}
-    schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
     for name in UNUSED_SCHEMAS:
         schemas.pop(name, None)
     if settings.auth == "api-key":

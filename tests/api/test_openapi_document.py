@@ -47,7 +47,13 @@ def test_every_operation_is_named_described_and_answers_errors_as_problems(
         errors = {code: r for code, r in operation["responses"].items() if int(code) >= 400}
         assert "500" in errors, where
         for code, response in errors.items():
-            assert response["content"] == {"application/problem+json": {"schema": PROBLEM}}, (where, code)
+            [(media_type, media)] = response["content"].items()
+            assert (media_type, media["schema"]) == ("application/problem+json", PROBLEM), (where, code)
+            assert media["example"]["status"] == int(code) and media["example"]["code"], (where, code)
+        for code, response in operation["responses"].items():
+            for media_type, media in response.get("content", {}).items():
+                if media_type in ("application/json", "application/problem+json") and media.get("schema"):
+                    assert "example" in media, (where, code)
         for parameter in operation.get("parameters", []):
             assert parameter["description"], (where, parameter["name"])
         if auth == "api-key" and path not in ("/health", "/ready"):

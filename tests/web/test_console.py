@@ -10,6 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.conftest import wait_until
 from tests.support.keys import make_key
 from tests.support.server import REPO_ROOT, Server, free_port, uvicorn_server
 
@@ -86,7 +87,7 @@ def test_a_question_runs_to_a_cited_answer_with_browsable_evidence(page: Page, s
     expect(page.locator("#evidence-1 pre")).to_be_visible()
     expect(page.locator("#evidence-1 pre")).to_contain_text("main climate initiatives")
     listed = page.locator(f'#runs li[data-run-id="{run_id}"]')
-    expect(listed.locator(".badge")).to_have_text("completed")
+    expect(listed.locator(".badge")).to_have_text(re.compile("completed"), timeout=TIMEOUT_MS)
     expect(listed.locator("a")).to_have_text("What are main climate initiatives?")  # by question
     expect(page).to_have_title("What are main climate initiatives? · Runlane")
     screenshot(page, "console-completed")
@@ -343,6 +344,9 @@ def test_validation_errors_stand_next_to_their_field_in_plain_words(page: Page, 
 def test_the_list_filters_by_status_says_when_empty_and_offers_only_working_options(
     page: Page, server: Server
 ) -> None:
+    done = httpx.post(f"{server.url}/api/v1/runs", json={"question": "What is funded?"}).json()
+    status_url = f"{server.url}{done['status_url']}"
+    wait_until(lambda: httpx.get(status_url).json()["status"] == "completed")
     page.goto(server.url)
     page.select_option("#status-filter", "queued")
     expect(page.locator("#runs-empty")).to_have_text("No queued runs.")
@@ -350,5 +354,10 @@ def test_the_list_filters_by_status_says_when_empty_and_offers_only_working_opti
     expect(page.locator("#runs li").first).to_be_visible()
     for badge in page.locator("#runs li .badge").all():
         expect(badge).to_have_text("completed")
+    page.select_option("#status-filter", "")
+    created = httpx.post(f"{server.url}/api/v1/runs", json={"question": "A run made elsewhere?"}).json()
+    listed = page.locator(f'#runs li[data-run-id="{created["run_id"]}"]')
+    expect(listed).to_be_visible(timeout=TIMEOUT_MS)  # the list follows runs without a click on Refresh
+    expect(listed.locator(".badge")).to_have_text(re.compile("completed"), timeout=TIMEOUT_MS)
     expect(page.locator("#llm-options")).to_be_hidden()  # no LLM configured: nothing to log
     expect(page.locator("#writer-in-use")).to_contain_text("extractive writer")
