@@ -17,6 +17,7 @@ class FakeLlm:
         self.headers: list[dict[str, str]] = []
         self.hold_after_first_chunk = threading.Event()  # set = keep streaming without pause
         self.hold_after_first_chunk.set()
+        self.hold_s = 600.0  # how long a held stream stays silent (the fixture releases it at exit)
         self.first_chunk_sent = threading.Event()
         self.url = ""
 
@@ -50,7 +51,7 @@ def _handler(fake: FakeLlm) -> type[BaseHTTPRequestHandler]:
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.flush()
                     if index == 0:
-                        fake.hold_after_first_chunk.wait(30)
+                        fake.hold_after_first_chunk.wait(fake.hold_s)
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
