@@ -97,6 +97,12 @@ class RunlaneClient:
     def context(self, run_id: str) -> dict[str, Any]:
         return self._json("GET", f"/api/v1/runs/{run_id}/context")
 
+    def regenerate(self, run_id: str, feedback: str, new_run_id: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"feedback": feedback}
+        if new_run_id:
+            body["run_id"] = new_run_id
+        return self._json("POST", f"/api/v1/runs/{run_id}/regenerate", json=body)
+
     def cancel(self, run_id: str) -> dict[str, Any]:
         return self._json("POST", f"/api/v1/runs/{run_id}/cancel")
 

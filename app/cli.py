@@ -167,20 +167,41 @@ def ask(
     if run_id:
         request["run_id"] = run_id
     with connected(url, api_key) as client:
-        created = client.create(request)
-        if not wait:
-            emit_json(created) if as_json else print(created["run_id"])
-            return
-        err.print(f"run {created['run_id']} started", highlight=False)
-        final = _follow(client, created["run_id"])
-        err.print(f"run {describe(final)}", highlight=False)
-        if final["status"] in ("completed", "completed_with_gaps"):
-            output = client.output(created["run_id"])
-            emit_json(output) if as_json else print_markdown(output["content"])
-            return
-        if as_json:
-            emit_json(final)
-        raise typer.Exit(1)
+        _answer(client, client.create(request), wait, as_json)
+
+
+def _answer(client: RunlaneClient, created: dict[str, Any], wait: bool, as_json: bool) -> None:
+    """Print the new run's id, or with `wait` follow it and print its answer."""
+    if not wait:
+        emit_json(created) if as_json else print(created["run_id"])
+        return
+    err.print(f"run {created['run_id']} started", highlight=False)
+    final = _follow(client, created["run_id"])
+    err.print(f"run {describe(final)}", highlight=False)
+    if final["status"] in ("completed", "completed_with_gaps"):
+        output = client.output(created["run_id"])
+        emit_json(output) if as_json else print_markdown(output["content"])
+        return
+    if as_json:
+        emit_json(final)
+    raise typer.Exit(1)
+
+
+@app.command()
+def regenerate(
+    run_id: Annotated[str, typer.Argument(help="The finished run to answer again.")],
+    feedback: Annotated[
+        str, typer.Option("--feedback", help='What to change, e.g. "leave out methane; focus on heat pumps".')
+    ],
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the new run and print its answer.")] = False,
+    new_run_id: Annotated[str | None, typer.Option("--run-id", help="Your own id for the new run.")] = None,
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    api_key: KeyOption = None,
+) -> None:
+    """Answer a finished run's question again, with feedback, as a new run linked to it."""
+    with connected(url, api_key) as client:
+        _answer(client, client.regenerate(run_id, feedback, new_run_id), wait, as_json)
 
 
 @app.command()

@@ -240,3 +240,25 @@ def test_ctrl_c_leaves_the_run_going_and_says_how_to_follow_or_cancel_it(tmp_pat
         assert cancelled.returncode == 0 and cancelled.stdout.startswith(
             "cancel requested: run cli-interrupted"
         )
+
+
+def test_regenerate_answers_again_with_feedback_as_a_linked_run(server: Server) -> None:
+    runlane(server.url, "ask", "What are main climate initiatives?", "--wait", "--run-id", "cli-parent")
+    result = runlane(
+        server.url,
+        "regenerate",
+        "cli-parent",
+        "--feedback",
+        "leave out methane",
+        "--wait",
+        "--run-id",
+        "cli-child",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Renewable Power Programme" in result.stdout and "Methane" not in result.stdout
+    assert result.stderr.splitlines()[0] == "run cli-child started"
+    child = httpx.get(f"{server.url}/api/v1/runs/cli-child").json()
+    assert child["parent_run_id"] == "cli-parent" and child["request"]["feedback"] == "leave out methane"
+    assert httpx.get(f"{server.url}/api/v1/runs/cli-parent").json()["children"] == ["cli-child"]
+    unknown = runlane(server.url, "regenerate", "no-such-run", "--feedback", "x")
+    assert unknown.returncode == 1 and "RUN_NOT_FOUND" in unknown.stderr

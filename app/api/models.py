@@ -100,6 +100,35 @@ class RunCreateRequest(BaseModel):
         return value
 
 
+class RunRegenerateRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"feedback": "leave out methane; focus on heat pumps"}]},
+    )
+
+    feedback: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="What to change, in words: the extractive writer honours 'leave out <source or "
+        "topic>' and 'focus on <terms>'; an LLM writer gets it as is.",
+    )
+    run_id: str | None = Field(None, description=f"Optional id of the new run: {RUN_ID_RULE}.")
+
+    @field_validator("feedback")
+    @classmethod
+    def _feedback_has_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("feedback must contain text")
+        return value
+
+    @field_validator("run_id")
+    @classmethod
+    def _run_id_is_safe(cls, value: str | None) -> str | None:
+        if value is not None and not is_valid_run_id(value):
+            raise ValueError(f"run_id must be {RUN_ID_RULE}")
+        return value
+
+
 class RunCreatedResponse(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -193,6 +222,9 @@ class RunStatusResponse(BaseModel):
     cancel_requested_at: Timestamp | None = Field(description="When a cancel was asked, or null.")
     gaps: list[GapInfo] = Field(description="What a completed_with_gaps answer could not support.")
     progress: ProgressInfo | None = Field(description="How far it got; null until the first report.")
+    parent_run_id: RunId | None = Field(
+        None, description="The run this one regenerates (POST .../regenerate), or null."
+    )
 
 
 class RunOutputResponse(BaseModel):
@@ -366,6 +398,7 @@ class RunDetailResponse(RunStatusResponse):
             **EXAMPLE_STATUS,
             "request": {"question": "What are main climate initiatives?", "markdown_path": "documents"},
             "key_id": None,
+            "children": [],
             "webhook": None,
             **EXAMPLE_LINKS,
             "events_url": f"{EXAMPLE_BASE}/events",
@@ -375,6 +408,7 @@ class RunDetailResponse(RunStatusResponse):
 
     request: dict[str, Any] = Field(description="The accepted request options.")
     key_id: str | None = Field(description="The id of the API key that started the run, if any.")
+    children: list[RunId] = Field(description="Runs that regenerate this one, oldest first.")
     webhook: WebhookInfo | None = Field(description="The run's webhook and its delivery attempts.")
     status_url: str = Field(description="The status endpoint.")
     output_url: str = Field(description="The answer endpoint.")

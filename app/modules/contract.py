@@ -39,6 +39,7 @@ class RunOptions:
     markdown_path: Path
     enable_sql: bool = False
     log_llm_payload: bool = False
+    feedback: str | None = None  # a regenerated run's feedback on its parent's answer
 
 
 @dataclass(frozen=True)

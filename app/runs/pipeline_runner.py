@@ -139,6 +139,7 @@ class PipelineRunner:
             ),
             enable_sql=bool(request.get("enable_sql", False)),
             log_llm_payload=bool(request.get("log_llm_payload", False)),
+            feedback=str(request["feedback"]) if request.get("feedback") else None,
         )
         run_id, attempt = state.run_id, state.attempt
         deadline = parse_iso(state.deadline_at) if state.deadline_at else None

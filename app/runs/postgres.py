@@ -41,6 +41,8 @@ ALTER TABLE runs ADD COLUMN IF NOT EXISTS key_id TEXT;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS webhook_due_ns BIGINT;
 CREATE INDEX IF NOT EXISTS runs_by_key ON runs (key_id, status, created_ns DESC, run_id DESC);
 CREATE INDEX IF NOT EXISTS runs_by_webhook_due ON runs (webhook_due_ns) WHERE webhook_due_ns > 0;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS parent_run_id TEXT;
+CREATE INDEX IF NOT EXISTS runs_by_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS idempotency (
     key TEXT PRIMARY KEY,
     body_hash TEXT NOT NULL,
@@ -124,14 +126,16 @@ class PgRunIndex:
         finished_ns: int | None,
         key_id: str | None = None,
         webhook_due_ns: int | None = None,
+        parent_run_id: str | None = None,
     ) -> None:
         self._run(
-            "INSERT INTO runs (run_id, created_ns, status, finished_ns, key_id, webhook_due_ns) "
-            "VALUES (%s, %s, %s, %s, %s, %s) "
+            "INSERT INTO runs (run_id, created_ns, status, finished_ns, key_id, webhook_due_ns, "
+            "parent_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, "
             "finished_ns = excluded.finished_ns, key_id = excluded.key_id, "
+            "parent_run_id = excluded.parent_run_id, "
             "webhook_due_ns = COALESCE(runs.webhook_due_ns, excluded.webhook_due_ns)",
-            (run_id, created_ns, status, finished_ns, key_id, webhook_due_ns),
+            (run_id, created_ns, status, finished_ns, key_id, webhook_due_ns, parent_run_id),
         )
 
     def mark(self, run_id: str, status: str, created_ns: int = 0) -> None:
@@ -197,6 +201,13 @@ class PgRunIndex:
             (now_ns, limit),
         )
         return [(run_id, int(due)) for run_id, due in rows]
+
+    def children(self, run_id: str, key_id: str | None = None) -> list[str]:
+        query = "SELECT run_id FROM runs WHERE parent_run_id = %s"
+        params: tuple[str, ...] = (run_id,)
+        if key_id is not None:
+            query, params = query + " AND key_id = %s", (run_id, key_id)
+        return [row[0] for row in self._rows(query + " ORDER BY created_ns, run_id", params)]
 
     def reschedule_webhook(self, run_id: str, due_ns: int, next_ns: int) -> bool:
         return (

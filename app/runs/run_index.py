@@ -35,10 +35,11 @@ CREATE TABLE IF NOT EXISTS idempotency (
 """
 
 # Columns added after the first release, for indexes made before them.
-_ADDED_COLUMNS = {"key_id": "TEXT", "webhook_due_ns": "INTEGER"}
+_ADDED_COLUMNS = {"key_id": "TEXT", "webhook_due_ns": "INTEGER", "parent_run_id": "TEXT"}
 _ADDED_INDEXES = """
 CREATE INDEX IF NOT EXISTS runs_by_key ON runs (key_id, status, created_ns DESC, run_id DESC);
 CREATE INDEX IF NOT EXISTS runs_by_webhook_due ON runs (webhook_due_ns) WHERE webhook_due_ns > 0;
+CREATE INDEX IF NOT EXISTS runs_by_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
 """
 
 Cursor = tuple[int, str]
@@ -62,6 +63,7 @@ class Index(Protocol):
         finished_ns: int | None,
         key_id: str | None = None,
         webhook_due_ns: int | None = None,
+        parent_run_id: str | None = None,
     ) -> None: ...
     def mark(self, run_id: str, status: str, created_ns: int = 0) -> None: ...
     def count(self, status: str, up_to: int | None = None, key_id: str | None = None) -> int: ...
@@ -74,6 +76,7 @@ class Index(Protocol):
         self, status: str | None, after: Cursor | None, limit: int, hidden: str, key_id: str | None = None
     ) -> list[Cursor]: ...
     def webhooks_due(self, now_ns: int, limit: int) -> list[tuple[str, int]]: ...
+    def children(self, run_id: str, key_id: str | None = None) -> list[str]: ...
     def reschedule_webhook(self, run_id: str, due_ns: int, next_ns: int) -> bool: ...
     def claim_idempotency_key(self, key: str, body_hash: str, run_id: str, ttl_s: float) -> bool: ...
     def release_idempotency_key(self, key: str, run_id: str) -> None: ...
@@ -126,14 +129,16 @@ class RunIndex:
         finished_ns: int | None,
         key_id: str | None = None,
         webhook_due_ns: int | None = None,
+        parent_run_id: str | None = None,
     ) -> None:
         self._connect().execute(
-            "INSERT INTO runs (run_id, created_ns, status, finished_ns, key_id, webhook_due_ns) "
-            "VALUES (?, ?, ?, ?, ?, ?) "
+            "INSERT INTO runs (run_id, created_ns, status, finished_ns, key_id, webhook_due_ns, "
+            "parent_run_id) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(run_id) DO UPDATE SET status = excluded.status, "
             "finished_ns = excluded.finished_ns, key_id = excluded.key_id, "
+            "parent_run_id = excluded.parent_run_id, "
             "webhook_due_ns = COALESCE(runs.webhook_due_ns, excluded.webhook_due_ns)",
-            (run_id, created_ns, status, finished_ns, key_id, webhook_due_ns),
+            (run_id, created_ns, status, finished_ns, key_id, webhook_due_ns, parent_run_id),
         )
 
     def mark(self, run_id: str, status: str, created_ns: int = 0) -> None:
@@ -215,6 +220,15 @@ class RunIndex:
             (now_ns, limit),
         )
         return [(run_id, due) for run_id, due in rows]
+
+    def children(self, run_id: str, key_id: str | None = None) -> list[str]:
+        """Runs that regenerate this one, oldest first (of one API key, with `key_id`)."""
+        query = "SELECT run_id FROM runs WHERE parent_run_id = ?"
+        params: tuple[str, ...] = (run_id,)
+        if key_id is not None:
+            query, params = query + " AND key_id = ?", (run_id, key_id)
+        rows = self._connect().execute(query + " ORDER BY created_ns, run_id", params)
+        return [row[0] for row in rows]
 
     def reschedule_webhook(self, run_id: str, due_ns: int, next_ns: int) -> bool:
         """Compare-and-set of a run's next delivery time: only one process wins an attempt."""

@@ -22,6 +22,7 @@ from app.runs.errors import (
     QueueFullError,
     RunGoneError,
     RunIdConflictError,
+    RunNotFinishedError,
     RunNotFoundError,
     RunStateUnreadableError,
     WebhookUrlRefusedError,
@@ -155,21 +156,44 @@ class RunService:
         return self.executor.is_alive() and self.upkeep.is_alive()
 
     def accept(
-        self, request: dict[str, Any], idempotency_key: str | None = None, caller: ApiKey | None = None
+        self,
+        request: dict[str, Any],
+        idempotency_key: str | None = None,
+        caller: ApiKey | None = None,
+        parent_run_id: str | None = None,
     ) -> Accepted:
         """Validate, persist durably, queue for execution; never waits for the pipeline."""
         if self.quotas.limits_runs(caller):
             assert caller is not None
             with self.quotas.admitting(caller):  # held until the run is in the index
-                return self.submit_accept(request, idempotency_key, caller).result()
-        return self.submit_accept(request, idempotency_key, caller).result()
+                return self.submit_accept(request, idempotency_key, caller, parent_run_id).result()
+        return self.submit_accept(request, idempotency_key, caller, parent_run_id).result()
 
     def submit_accept(
-        self, request: dict[str, Any], idempotency_key: str | None = None, caller: ApiKey | None = None
+        self,
+        request: dict[str, Any],
+        idempotency_key: str | None = None,
+        caller: ApiKey | None = None,
+        parent_run_id: str | None = None,
     ) -> Future[Accepted]:
         """`accept` on the store's writer thread, so that creations share its group commits.
         A key with run quotas goes through `accept` instead (it waits on a lock)."""
-        return self.store.writer.submit(lambda: self._prepare_accept(request, idempotency_key, caller))
+        return self.store.writer.submit(
+            lambda: self._prepare_accept(request, idempotency_key, caller, parent_run_id)
+        )
+
+    def regeneration(
+        self, run_id: str, feedback: str, new_run_id: str | None, caller: ApiKey | None
+    ) -> dict[str, Any]:
+        """The request of a new run that answers a finished run's question again, with feedback."""
+        view = self.view(run_id, caller)
+        if not view.state.status.is_terminal:
+            raise RunNotFinishedError(run_id, view.state.status.value, "answer (and so its regeneration)")
+        request = {k: v for k, v in self.store.request_of(view.state).items() if k != "run_id"}
+        request["feedback"] = feedback
+        if new_run_id is not None:
+            request["run_id"] = new_run_id
+        return request
 
     def webhook_allowed(self, caller: ApiKey | None) -> None:
         """A webhook needs a secret to be signed with: the caller's key's, or the setting's."""
@@ -180,7 +204,7 @@ class RunService:
             )
 
     def _prepare_accept(
-        self, request: dict[str, Any], key: str | None, caller: ApiKey | None
+        self, request: dict[str, Any], key: str | None, caller: ApiKey | None, parent: str | None = None
     ) -> Prepared[Accepted]:
         resolve_markdown_path(
             self.settings.documents_root,
@@ -193,9 +217,11 @@ class RunService:
         if key is not None:
             # Idempotency-Keys are per API key: two owners may pick the same one.
             scoped = key if key_id is None else f"{key_id}:{key}"
-            return self._prepare_idempotent(request, scoped, timeout_s, key_id)
+            return self._prepare_idempotent(request, scoped, timeout_s, key_id, parent)
         self._check_queue()
-        state = self.store.new_state(request, request.get("run_id"), timeout_s, key_id=key_id)
+        state = self.store.new_state(
+            request, request.get("run_id"), timeout_s, key_id=key_id, parent_run_id=parent
+        )
 
         def created(change: Change | None) -> Accepted:
             if change is not None and change.published:
@@ -203,7 +229,8 @@ class RunService:
                 return Accepted(state, created=True)
             if request.get("run_id") is not None:
                 raise self._conflict(state.run_id, key_id)
-            retried = self.store.create(request, None, timeout_s, key_id=key_id)  # a generated id collided
+            # A generated id collided: try another.
+            retried = self.store.create(request, None, timeout_s, key_id=key_id, parent_run_id=parent)
             self.executor.submit(retried.run_id)
             return Accepted(retried, created=True)
 
@@ -219,7 +246,12 @@ class RunService:
         return error
 
     def _prepare_idempotent(
-        self, request: dict[str, Any], key: str, timeout_s: float, key_id: str | None = None
+        self,
+        request: dict[str, Any],
+        key: str,
+        timeout_s: float,
+        key_id: str | None = None,
+        parent: str | None = None,
     ) -> Prepared[Accepted]:
         """A key only ever answers with the run it created itself."""
         body_hash = hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()
@@ -229,7 +261,7 @@ class RunService:
         if not index.claim_idempotency_key(key, body_hash, run_id, self.settings.idempotency_ttl_s):
             record = index.idempotency_record(key)
             if record is None:  # expired between the two reads: treat as a fresh key
-                return self._prepare_idempotent(request, key, timeout_s, key_id)
+                return self._prepare_idempotent(request, key, timeout_s, key_id, parent)
             if record[0] != body_hash:
                 raise IdempotencyKeyReusedError(key)
             run_id = record[1]
@@ -237,7 +269,9 @@ class RunService:
             if existing is not None:
                 return None, lambda _: Accepted(existing, created=False)
         self._check_queue()
-        state = self.store.new_state(request, run_id, timeout_s, idempotency_key=digest, key_id=key_id)
+        state = self.store.new_state(
+            request, run_id, timeout_s, idempotency_key=digest, key_id=key_id, parent_run_id=parent
+        )
 
         def created(change: Change | None) -> Accepted:
             if change is not None and change.published:
@@ -306,6 +340,7 @@ class RunService:
             **view.state.public_status(),
             "request": request,
             "key_id": view.state.key_id,
+            "children": self.store.index.children(run_id, scope_of(caller)),
             "webhook": read_record(self.store, view.state),
             **run_links(run_id),
             **extra_links(run_id),

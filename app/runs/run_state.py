@@ -152,6 +152,7 @@ class RunState(BaseModel):
     request: dict[str, Any] | None = Field(None, description="The accepted request options.")
     idempotency_key: str | None = Field(None, description="Hash of the Idempotency-Key that made it.")
     key_id: str | None = Field(None, description="The API key that started it (its id, never the key).")
+    parent_run_id: str | None = Field(None, description="The run this one regenerates, if any.")
 
     @property
     def webhook_url(self) -> str | None:
@@ -172,4 +173,5 @@ class RunState(BaseModel):
             "cancel_requested_at": self.cancel_requested_at,
             "gaps": self.gaps,
             "progress": self.progress.model_dump() if self.progress else None,
+            "parent_run_id": self.parent_run_id,
         }

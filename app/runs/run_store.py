@@ -182,11 +182,12 @@ class RunStore:
         timeout_s: float,
         idempotency_key: str | None = None,
         key_id: str | None = None,
+        parent_run_id: str | None = None,
     ) -> RunState:
         """Persist a new queued run durably; the folder appears whole or not at all, and an
         error means no run was created."""
         for _ in range(8):
-            state = self.new_state(request, run_id, timeout_s, idempotency_key, key_id)
+            state = self.new_state(request, run_id, timeout_s, idempotency_key, key_id, parent_run_id)
             with storage_errors():
                 if self.writer.write(self.creation(state)):
                     return state
@@ -201,6 +202,7 @@ class RunStore:
         timeout_s: float,
         idempotency_key: str | None = None,
         key_id: str | None = None,
+        parent_run_id: str | None = None,
     ) -> RunState:
         now = iso(utc_now())
         assert now is not None
@@ -213,6 +215,7 @@ class RunStore:
             request=request,
             idempotency_key=idempotency_key,
             key_id=key_id,
+            parent_run_id=parent_run_id,
         )
 
     def creation(self, state: RunState) -> Change:
@@ -317,7 +320,15 @@ class RunStore:
         created_ns = int(parse_iso(state.created_at).timestamp() * 1e9)
         # A finished run with a webhook is due for delivery; the index keeps a later schedule.
         webhook_due = time.time_ns() if finished_ns is not None and state.webhook_url else None
-        return (state.run_id, created_ns, state.status.value, finished_ns, state.key_id, webhook_due)
+        return (
+            state.run_id,
+            created_ns,
+            state.status.value,
+            finished_ns,
+            state.key_id,
+            webhook_due,
+            state.parent_run_id,
+        )
 
     def index_state(self, state: RunState) -> None:
         self.index_rows([self.index_row(state)])

@@ -30,8 +30,8 @@ from app.runs.errors import storage_failure
 logger = logging.getLogger("runlane.store")
 
 T = TypeVar("T")
-# run_id, created_ns, status, finished_ns, key_id, webhook_due_ns
-IndexRow = tuple[str, int, str, int | None, str | None, int | None]
+# run_id, created_ns, status, finished_ns, key_id, webhook_due_ns, parent_run_id
+IndexRow = tuple[str, int, str, int | None, str | None, int | None, str | None]
 
 _MAX_BATCH = 256
 

@@ -41,7 +41,11 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 
 def _call(client: httpx.Client, method: str, path: str, key: str | None = None) -> httpx.Response:
     headers = bearer(key) if key else {}
-    body = {"question": "What is funded?"} if method == "POST" and path.endswith("/runs") else None
+    body = None
+    if method == "POST" and path.endswith("/runs"):
+        body = {"question": "What is funded?"}
+    elif method == "POST" and path.endswith("/regenerate"):
+        body = {"feedback": "shorter, please"}
     return client.request(method, path, headers=headers, json=body)
 
 

@@ -24,7 +24,7 @@ PROBLEM = {"$ref": "#/components/schemas/Problem"}
 EXPECTED_IDS = {
     "createRun", "getRunStatus", "getRunOutput", "getRunOutputHtml", "getRunContext", "listRuns",
     "getRun", "cancelRun", "deleteRun", "streamRunEvents", "checkHealth", "checkReadiness",
-    "getMetrics", "getServiceInfo",
+    "getMetrics", "getServiceInfo", "regenerateRun",
 }  # fmt: skip
 
 

@@ -361,3 +361,22 @@ def test_the_list_filters_by_status_says_when_empty_and_offers_only_working_opti
     expect(listed.locator(".badge")).to_have_text(re.compile("completed"), timeout=TIMEOUT_MS)
     expect(page.locator("#llm-options")).to_be_hidden()  # no LLM configured: nothing to log
     expect(page.locator("#writer-in-use")).to_contain_text("extractive writer")
+
+
+def test_a_finished_run_is_regenerated_with_feedback_from_the_console(page: Page, server: Server) -> None:
+    parent = ask(page, server, "What are main climate initiatives?")
+    expect(page.locator("#run-status")).to_have_text("completed")
+    expect(page.locator("#answer")).to_contain_text("Methane warms")
+    page.fill("#feedback", "leave out methane")
+    page.click("#regenerate-button")
+    expect(page).not_to_have_url(f"{server.url}/runs/{parent}")
+    expect(page.locator("#run-status")).to_have_text("completed")
+    expect(page.locator("#answer")).to_contain_text("Renewable Power Programme")
+    expect(page.locator("#answer")).not_to_contain_text("Methane")
+    expect(page.locator("#lineage")).to_contain_text(f"Regenerated from {parent} with feedback")
+    page.locator("#lineage a", has_text=parent).click()
+    expect(page.locator("#run-title")).to_have_text(parent)
+    expect(page.locator("#lineage")).to_contain_text("Regenerated as ")
+    page.fill("#feedback", " ")
+    page.click("#regenerate-button")
+    expect(page.locator("#feedback-error")).to_contain_text("feedback must contain text")

@@ -17,6 +17,7 @@ from app.api.models import (
     RunCreateRequest,
     RunDetailResponse,
     RunListResponse,
+    RunRegenerateRequest,
     RunStatusResponse,
     StatusValue,
 )
@@ -134,6 +135,37 @@ def _with_question(status_body: bytes, request: dict[str, Any] | None) -> bytes:
 def get_run(run_id: str, request: Request) -> dict[str, Any]:
     """The status payload plus the request options and every URL of the run."""
     return service(request).detail(run_id, caller(request))
+
+
+@router.post(
+    "/{run_id}/regenerate",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RunCreatedResponse,
+    responses={
+        202: {"headers": {"Location": LOCATION}},
+        **NOT_FOUND,
+        409: problem_doc("The run is not finished (RUN_NOT_FINISHED), or run_id is taken."),
+        422: problem_doc("Invalid feedback or run_id."),
+        429: {
+            **problem_doc("Too many queued runs, or a quota of the API key; retry after Retry-After."),
+            "headers": {"Retry-After": RETRY_AFTER},
+        },
+    },
+)
+async def regenerate_run(run_id: str, body: RunRegenerateRequest, request: Request) -> Response:
+    """Answer a finished run's question again, with feedback: a new run, linked both ways
+    (`parent_run_id` on the new run, `children` in this run's detail)."""
+    runs, key_of_caller = service(request), caller(request)
+    options = await run_in_threadpool(runs.regeneration, run_id, body.feedback, body.run_id, key_of_caller)
+    accepted = await run_in_threadpool(runs.accept, options, None, key_of_caller, run_id)
+    links = run_links(accepted.state.run_id)
+    payload = {"run_id": accepted.state.run_id, "status": accepted.state.status.value, **links}
+    return Response(
+        orjson.dumps(payload),
+        status_code=status.HTTP_202_ACCEPTED,
+        media_type="application/json",
+        headers={"Location": links["status_url"]},
+    )
 
 
 @router.post(

@@ -15,6 +15,7 @@ from typing import Any
 
 from app.config import Settings
 from app.modules.contract import Gap, PipelineResult, RunContext
+from app.modules.feedback import parse_feedback
 from app.modules.search.passage_index import PassageIndex, index_path_for
 from app.modules.search.text import keywords, question_parts
 from app.modules.sql.figures import find_rows
@@ -141,13 +142,19 @@ class AnswerPipeline:
 
     def _retrieve(self, index: PassageIndex, ctx: RunContext) -> Evidence:
         parts = question_parts(ctx.options.question)
+        feedback = parse_feedback(ctx.options.feedback)
         part_terms = [keywords(part) for part in parts]
+        # "focus on <terms>" searches with them too (gaps are still judged on the question alone).
+        focus = list(feedback.focus_on) if feedback else []
+        searched = [[*terms, *(word for word in focus if word not in terms)] for terms in part_terms]
         sources: list[Source] = []
         seen: dict[int, Source] = {}
         label = ctx.options.markdown_path.name
-        for number, terms in enumerate(part_terms):
+        for number, terms in enumerate(searched):
             for hit in index.search(terms, PASSAGES_PER_PART):
                 if hit.passage_id in seen and seen[hit.passage_id].part != number:
+                    continue
+                if feedback and feedback.leaves_out_file(f"{label}/{hit.file}"):
                     continue
                 source = Source(
                     len(sources) + 1,
@@ -161,7 +168,7 @@ class AnswerPipeline:
                 )
                 seen[hit.passage_id] = source
                 sources.append(source)
-        return Evidence(ctx.options.question, parts, part_terms, sources)
+        return Evidence(ctx.options.question, parts, part_terms, sources, feedback=feedback)
 
     def _writer(self, ctx: RunContext) -> Writer:
         if self.config.llm is None:

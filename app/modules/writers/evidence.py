@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from app.modules.feedback import Feedback
 from app.modules.sql.figures import SqlEvidence
 
 
@@ -46,6 +47,7 @@ class Evidence:
     sources: list[Source]
     unanswered_parts: set[int] = field(default_factory=set)
     sql: SqlEvidence | None = None
+    feedback: Feedback | None = None  # on the parent's answer, for a regenerated run
 
     def sources_for(self, part: int) -> list[Source]:
         return [source for source in self.sources if source.part == part]

@@ -28,14 +28,19 @@ def _best_sentences(source: Source, terms: set[str]) -> list[str]:
 
 def _part_bullets(evidence: Evidence, part: int) -> list[str]:
     terms = set(evidence.part_terms[part])
+    if evidence.feedback is not None:
+        terms |= set(evidence.feedback.focus_on)  # "focus on <terms>": their sentences come first
     bullets: list[str] = []
     seen: set[str] = set()
     sources = evidence.sources_for(part)[:SOURCES_PER_PART]
     best = max((source.score for source in sources), default=0.0)
+    feedback = evidence.feedback
     for source in sources:
         if source.score < best * MIN_RELATIVE_SCORE:
             continue
         for sentence in _best_sentences(source, terms):
+            if feedback is not None and feedback.leaves_out_sentence(sentence):
+                continue  # "leave out <topic>"
             if sentence not in seen:
                 seen.add(sentence)
                 bullets.append(f"- {sentence} [{source.number}]")

@@ -49,6 +49,8 @@ def evidence_prompt(evidence: Evidence) -> str:
         for number, query in enumerate(evidence.sql.matches, start=1):
             rows = "\n".join(", ".join(str(v) for v in row) for row in query.rows)
             blocks.append(f"[D{number}] ({query.database}; columns: {', '.join(query.columns)})\n{rows}")
+    if evidence.feedback is not None:
+        blocks.append(f"Feedback on an earlier answer to this question; follow it:\n{evidence.feedback.text}")
     return "\n\n".join(blocks)
 
 

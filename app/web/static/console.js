@@ -169,16 +169,68 @@ function showRun(runId) {
   $("run").hidden = false;
   $("run-title").textContent = runId;
   document.title = `Run ${runId} · Runlane`;
-  for (const id of ["answer", "evidence", "run-why", "partial"]) $(id).hidden = true;
+  for (const id of ["answer", "evidence", "run-why", "partial", "regenerate-form"]) $(id).hidden = true;
   $("run-question").textContent = "";
   $("run-meta").textContent = "";
-  api(`${API}/${encodeURIComponent(runId)}`).then(({ response, body }) => {
-    if (!response || !response.ok || current.runId !== runId) return;
-    current.question = body.request.question;
-    $("run-question").textContent = body.request.question;
-    document.title = `${body.request.question} · Runlane`;
-  });
+  $("lineage").replaceChildren();
+  loadDetail(runId);
   poll(runId);
+}
+
+function runLink(runId) {
+  const link = el("a", { href: `/runs/${encodeURIComponent(runId)}`, text: runId });
+  link.addEventListener("click", (event) => {
+    event.preventDefault();
+    history.pushState({}, "", link.getAttribute("href"));
+    showRun(runId);
+  });
+  return link;
+}
+
+// The question, and the runs this one regenerates or was regenerated as.
+async function loadDetail(runId) {
+  const { response, body } = await api(`${API}/${encodeURIComponent(runId)}`);
+  if (!response || !response.ok || current.runId !== runId) return;
+  current.question = body.request.question;
+  $("run-question").textContent = body.request.question;
+  document.title = `${body.request.question} · Runlane`;
+  const lineage = $("lineage");
+  lineage.replaceChildren();
+  if (body.parent_run_id) {
+    lineage.append("Regenerated from ", runLink(body.parent_run_id),
+      body.request.feedback ? ` with feedback: “${body.request.feedback}”. ` : ". ");
+  }
+  if (body.children.length) {
+    lineage.append("Regenerated as ");
+    body.children.forEach((child, index) => lineage.append(index ? ", " : "", runLink(child)));
+    lineage.append(".");
+  }
+}
+
+async function regenerate(event) {
+  event.preventDefault();
+  const runId = current.runId;
+  $("feedback-error").hidden = true;
+  $("regenerate-button").disabled = true;
+  try {
+    const { response, body, offline } = await api(`${API}/${encodeURIComponent(runId)}/regenerate`, {
+      method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ feedback: $("feedback").value }),
+    });
+    if (offline || !response.ok) {
+      const error = offline ? null : (body.errors || []).find((e) => e.loc.includes("feedback"));
+      $("feedback-error").textContent = offline ? "Cannot reach the server; try again in a moment."
+        : error ? `${error.msg.replace(/^Value error, /, "")}.` : body.message;
+      $("feedback-error").hidden = false;
+      return;
+    }
+    $("feedback").value = "";
+    history.pushState({}, "", `/runs/${encodeURIComponent(body.run_id)}`);
+    showRun(body.run_id);
+    loadRuns(true);
+  } finally {
+    $("regenerate-button").disabled = false;
+  }
 }
 
 async function poll(runId) {
@@ -264,6 +316,8 @@ async function finished(status) {
   if (current.runId !== runId) return;
   if (output.response && output.response.ok) renderAnswer(output.body.html, status);
   if (context.response && context.response.ok) renderEvidence(context.body.context_bundle, status.gaps);
+  $("regenerate-form").hidden = false;
+  loadDetail(runId); // a regenerated run may have appeared meanwhile
   loadRuns(true); // the list showed this run as still going
 }
 
@@ -419,6 +473,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("question").addEventListener("keydown", submitOnCtrlEnter);
   $("cancel-button").addEventListener("click", cancelRun);
   $("answer").addEventListener("click", openCitation);
+  $("regenerate-form").addEventListener("submit", regenerate);
   $("refresh-runs").addEventListener("click", () => loadRuns(true));
   $("more-runs").addEventListener("click", () => loadRuns(false));
   $("status-filter").addEventListener("change", () => loadRuns(true));

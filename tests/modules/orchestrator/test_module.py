@@ -56,11 +56,12 @@ def context(
     should_stop: Callable[[], bool] = lambda: False,
     log_llm_payload: bool = False,
     documents: Path = DOCUMENTS,
+    feedback: str | None = None,
 ) -> tuple[RunContext, Reports]:
     reports = Reports()
     run_dir = tmp_path / "run"
     run_dir.mkdir(exist_ok=True)
-    options = RunOptions(question, documents, enable_sql, log_llm_payload)
+    options = RunOptions(question, documents, enable_sql, log_llm_payload, feedback)
     return RunContext("run-1", run_dir, options, reports, should_stop), reports
 
 
@@ -255,3 +256,39 @@ def test_stop_closes_an_llm_stream_that_has_stalled(tmp_path: Path) -> None:
         worker.join(60)
         assert not worker.is_alive()
     assert outcome[0].status == "stopped"
+
+
+def _answer(result: PipelineResult) -> str:
+    assert result.final_markdown is not None
+    return result.final_markdown.split("## Sources")[0]
+
+
+def test_feedback_leaves_out_a_topic_and_focuses_on_terms(pipeline: AnswerPipeline, tmp_path: Path) -> None:
+    question = "What are main climate initiatives?"
+    before = _answer(pipeline(context(tmp_path, question)[0]))
+    assert "Methane warms" in before and "heat pump" not in before.lower()
+    ctx, _ = context(tmp_path, question, feedback="leave out methane; focus on heat pumps")
+    after = _answer(pipeline(ctx))
+    assert "methane" not in after.lower()
+    assert "heat pump" in after.lower()
+    assert "Renewable Power Programme" in after  # still an answer to the question
+
+
+def test_feedback_leaves_out_a_source_file(pipeline: AnswerPipeline, tmp_path: Path) -> None:
+    question = "What are main climate initiatives?"
+    first = pipeline(context(tmp_path, question)[0])
+    assert "documents/climate-strategy-overview.md" in cited_files(first) | {
+        p["file"] for p in (first.context_bundle or {}).get("passages", [])
+    }
+    ctx, _ = context(tmp_path, question, feedback="leave out climate-strategy-overview.md")
+    result = pipeline(ctx)
+    assert result.context_bundle is not None
+    assert all("climate-strategy-overview" not in p["file"] for p in result.context_bundle["passages"])
+
+
+def test_the_llm_writer_is_given_the_feedback(tmp_path: Path) -> None:
+    with fake_llm(["Renewable power [1]."]) as llm:
+        ctx, _ = context(tmp_path, "What are main climate initiatives?", feedback="focus on heat pumps")
+        llm_pipeline(tmp_path, llm.url)(ctx)
+    prompt = llm.requests[0]["messages"][-1]["content"]
+    assert prompt.endswith("Feedback on an earlier answer to this question; follow it:\nfocus on heat pumps")
