@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 from app.modules.contract import Gap
 from app.modules.search.text import words
-from app.modules.writers.evidence import Evidence, Source
+from app.modules.writers.evidence import Evidence, Source, cited_labels
 
 # A part is answered when its retrieved passages mention at least this share of its keywords.
 MIN_TERM_COVERAGE = 0.5
-_CITATION = re.compile(r"\[(D?\d+)\]")
 
 
 def coverage(terms: list[str], sources: list[Source]) -> tuple[float, list[str]]:
@@ -46,7 +43,7 @@ def find_gaps(evidence: Evidence, markdown: str, missing_terms: dict[int, list[s
         for part in sorted(evidence.unanswered_parts)
     ]
     answer = markdown.split("\n## Sources", 1)[0]
-    cited = set(_CITATION.findall(answer))
+    cited = cited_labels(answer)
     known = {str(source.number) for source in evidence.sources}
     known |= {f"D{n}" for n in range(1, len(evidence.sql.matches) + 1)} if evidence.sql else set()
     gaps += [

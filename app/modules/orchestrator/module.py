@@ -8,12 +8,12 @@ and stops keeping what it has.
 from __future__ import annotations
 
 import functools
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.config import Settings
+from app.modules.citations import explain_citations
 from app.modules.contract import Gap, PipelineResult, RunContext
 from app.modules.feedback import parse_feedback
 from app.modules.search.passage_index import PassageIndex, index_path_for
@@ -56,7 +56,6 @@ class _Run:
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
-        self.timings: dict[str, float] = {}
         self.bundle: dict[str, Any] = {
             "question": ctx.options.question,
             "options": {
@@ -64,22 +63,17 @@ class _Run:
                 "enable_sql": ctx.options.enable_sql,
                 "log_llm_payload": ctx.options.log_llm_payload,
             },
-            "timings_s": self.timings,
+            # Stage timings have one home, the run's log; the bundle points there.
+            "stage_timings": "run.json (stages)",
         }
         self.stage = ""
-        self._started = 0.0
         self.missing_terms: dict[int, list[str]] = {}
 
     def enter(self, stage: str, message: str) -> None:
-        self.leave()
         if self.ctx.should_stop():
             raise StopRequestedError(stage)
-        self.stage, self._started = stage, time.monotonic()
+        self.stage = stage
         self.ctx.report(stage, message, STAGES.index(stage) / len(STAGES))
-
-    def leave(self) -> None:
-        if self.stage and self.stage not in self.timings:
-            self.timings[self.stage] = round(time.monotonic() - self._started, 4)
 
 
 class AnswerPipeline:
@@ -98,14 +92,13 @@ class AnswerPipeline:
             if draft.stopped:
                 raise StopRequestedError("generate")
             run.bundle["writer"] = draft.writer
+            explain_citations(run.bundle, draft.markdown)
             run.enter("validate", "checking what the answer supports")
             gaps = find_gaps(evidence, draft.markdown, run.missing_terms)
             run.enter("save", "assembling the answer and its evidence")
         except StopRequestedError as stop:
-            run.leave()
             partial = draft.markdown if draft is not None else None
             return PipelineResult("stopped", f"stopped before {stop.args[0]}", partial, run.bundle)
-        run.leave()
         return self._result(run, draft.markdown, gaps)
 
     def _gather(self, run: _Run) -> Evidence:
@@ -131,10 +124,14 @@ class AnswerPipeline:
         if ctx.options.enable_sql:
             terms = [term for part in evidence.part_terms for term in part]
             evidence.sql = find_rows(self.config.data_dir, terms)
+            # The answer cites the best-matching queries as [D1], [D2], ...
+            labels = {id(query): f"D{n}" for n, query in enumerate(evidence.sql.matches, start=1)}
             run.bundle["sql"] = {
                 "enabled": True,
                 "databases": evidence.sql.databases,
-                "queries": [query.as_dict() for query in evidence.sql.queries],
+                "queries": [
+                    {**query.as_dict(), "label": labels.get(id(query))} for query in evidence.sql.queries
+                ],
             }
         else:
             run.bundle["sql"] = {"enabled": False, "databases": [], "queries": []}

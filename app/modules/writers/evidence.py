@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -66,10 +67,23 @@ class Writer(Protocol):
     def write(self, evidence: Evidence, should_stop: Callable[[], bool]) -> Draft: ...
 
 
-def sources_section(evidence: Evidence) -> str:
+CITATION = re.compile(r"\[(D?\d+)\]")
+
+
+def cited_labels(answer: str) -> set[str]:
+    """The evidence labels an answer cites: "1" for [1], "D1" for [D1]."""
+    return set(CITATION.findall(answer))
+
+
+def sources_section(evidence: Evidence, answer: str) -> str:
+    """Only what the answer cites; the rest stays in the bundle, as considered but not cited."""
+    cited = cited_labels(answer)
     lines = ["## Sources", ""]
-    lines += [f"- [{source.number}] {source.label}" for source in evidence.sources]
+    lines += [f"- [{s.number}] {s.label}" for s in evidence.sources if str(s.number) in cited]
     if evidence.sql is not None:
         for number, query in enumerate(evidence.sql.matches, start=1):
-            lines.append(f"- [D{number}] `{query.database}` table `{query.table}` ({len(query.rows)} rows)")
+            if f"D{number}" in cited:
+                lines.append(
+                    f"- [D{number}] `{query.database}` table `{query.table}` ({len(query.rows)} rows)"
+                )
     return "\n".join(lines) + "\n"

@@ -80,6 +80,7 @@ class ExtractiveWriter:
             else:
                 lines += [f"_The documents do not answer this{' part' if several else ''}: {text}._", ""]
         lines += _sql_section(evidence)
+        answer = "\n".join(lines)
         if evidence.sources or (evidence.sql and evidence.sql.matches):
-            lines.append(sources_section(evidence))
+            lines.append(sources_section(evidence, answer))
         return Draft("\n".join(lines).rstrip() + "\n", {"kind": "extractive"})

@@ -82,7 +82,8 @@ class LlmWriter:
             "response",
             {**details, "stopped": stopped, "seconds": round(time.monotonic() - started, 3), "content": text},
         )
-        markdown = f"# {evidence.question.strip()}\n\n{text.strip()}\n\n{sources_section(evidence)}"
+        answer = f"# {evidence.question.strip()}\n\n{text.strip()}\n"
+        markdown = f"{answer}\n{sources_section(evidence, answer)}"
         return Draft(markdown, details, stopped=stopped)
 
     @staticmethod
