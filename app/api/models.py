@@ -265,6 +265,7 @@ class Passage(BaseModel):
     score: float = Field(description="How well it matched (higher is better).")
     question_part: int = Field(description="Which part of the question it answers (0-based).")
     text: str = Field(description="The passage itself.")
+    cited: bool | None = Field(None, description="Whether the answer cites it.")
 
 
 class SqlQuery(BaseModel):
@@ -278,6 +279,8 @@ class SqlQuery(BaseModel):
     params: list[Any] = Field(description="The values of the placeholders.")
     columns: list[str] = Field(description="Column names of the rows.")
     rows: list[list[Any]] = Field(description="The rows found.")
+    label: str | None = Field(None, description="How the answer cites it ([D1], ...); null if it cannot.")
+    cited: bool | None = Field(None, description="Whether the answer cites it.")
 
 
 class SqlEvidence(BaseModel):
@@ -304,7 +307,13 @@ class ContextBundle(BaseModel):
     sql: SqlEvidence | None = Field(None, description="SQL queries run and their rows.")
     gaps: list[GapInfo] | None = Field(None, description="What the answer could not support.")
     writer: dict[str, Any] | None = Field(None, description="Which writer produced the answer.")
-    timings_s: dict[str, float] | None = Field(None, description="Seconds spent in each stage.")
+    stage_timings: str | None = Field(None, description="Where the stage timings are: the run's run.json.")
+    citations: list[dict[str, Any]] | None = Field(
+        None, description="Each answer line that cites evidence, with the labels it cites."
+    )
+    also_considered: list[int] | None = Field(
+        None, description="Passages retrieved but not cited (Sources in final.md lists only the cited)."
+    )
 
 
 class RunContextResponse(BaseModel):
