@@ -1,0 +1,282 @@
+"""The question set of `scripts/bench_answers.py`: questions a person might ask of the bundled
+documents and data, each with the facts a good answer states, where they come from, what it
+must not say, and whether the documents fall short (the run must then end with gaps)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Question:
+    category: str
+    question: str
+    facts: tuple[str, ...] = ()  # strings the answer must contain
+    sources: tuple[str, ...] = ()  # files (or "sql") that on-topic sentences cite
+    forbidden: tuple[str, ...] = ()  # facts from unrelated documents
+    gaps: bool = False  # the documents do not answer it: the run must end completed_with_gaps
+    sql: bool = False
+    pinned: bool = False  # answered well today: a test keeps it so
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+QUESTIONS: tuple[Question, ...] = (
+    # -- single fact --------------------------------------------------------------------------
+    Question(
+        "single fact",
+        "What is the offshore wind capacity target?",
+        ("3.5 gigawatts",),
+        ("renewable-energy.md",),
+        ("Methane",),
+        pinned=True,
+    ),
+    Question(
+        "single fact",
+        "When does the Harrow Point coal plant close?",
+        ("2027",),
+        ("coal-phase-out.md",),
+        pinned=True,
+    ),
+    Question(
+        "single fact",
+        "How much does a single regional ticket cost per month?",
+        ("49 euro",),
+        ("clean-transport.md",),
+        pinned=True,
+    ),
+    Question(
+        "single fact",
+        "What are the recycling targets?",
+        ("65%", "70%"),
+        ("circular-economy.md",),
+        pinned=True,
+    ),
+    Question(
+        "single fact",
+        "How many experts sit on the Climate Advisory Council?",
+        ("nine experts",),
+        ("climate-strategy-overview.md",),
+        pinned=True,
+    ),
+    Question(
+        "single fact",
+        "What does the repair bonus refund?",
+        ("half the cost",),
+        ("circular-economy.md",),
+        pinned=True,
+    ),
+    # -- multi-part ---------------------------------------------------------------------------
+    Question(
+        "multi-part",
+        "What is the offshore wind target, and when are the auction rounds?",
+        ("3.5 gigawatts", "2026, 2028 and 2030"),
+        ("renewable-energy.md",),
+    ),
+    Question(
+        "multi-part",
+        "When do the two coal plants close and how many workers are affected?",
+        ("2027", "2030", "1,400 workers"),
+        ("coal-phase-out.md",),
+    ),
+    Question(
+        "multi-part",
+        "What grants exist for heat pumps and for insulation?",
+        ("9,000 euro", "6,000 euro"),
+        ("building-retrofit.md",),
+        pinned=True,
+    ),
+    Question(
+        "multi-part",
+        "How is the carbon price set and how is the revenue used?",
+        ("45 euro", "climate dividend"),
+        ("carbon-pricing.md",),
+    ),
+    Question(
+        "multi-part",
+        "How many trees will be planted, and what do forest owners receive for conversion?",
+        ("15 million", "3,500 euro"),
+        ("forest-restoration.md",),
+        pinned=True,
+    ),
+    # -- number / date / amount -----------------------------------------------------------------
+    Question(
+        "number",
+        "How big is the Green Investment Fund?",
+        ("1.8 billion euro",),
+        ("green-investment-fund.md",),
+        pinned=True,
+    ),
+    Question(
+        "number",
+        "By how much will the dikes at Port Selby be raised?",
+        ("1.2 metres",),
+        ("flood-defence.md",),
+        pinned=True,
+    ),
+    Question(
+        "number",
+        "How many public charging points are planned?",
+        ("20,000",),
+        ("clean-transport.md",),
+        pinned=True,
+    ),
+    Question(
+        "number",
+        "What start-up grant can a community energy cooperative get?",
+        ("50,000 euro",),
+        ("community-energy.md",),
+        pinned=True,
+    ),
+    Question(
+        "number",
+        "How much total public funding is planned for the climate strategy?",
+        ("4.2 billion euro",),
+        ("climate-strategy-overview.md",),
+        pinned=True,
+    ),
+    # -- SQL lookup by year ---------------------------------------------------------------------
+    Question(
+        "sql by year",
+        "What was the budget of the Clean Transport Plan in 2026?",
+        ("175",),
+        ("sql",),
+        sql=True,
+    ),
+    Question(
+        "sql by year",
+        "What is the Home Retrofit Programme budget in 2027?",
+        ("150",),
+        ("sql",),
+        sql=True,
+        pinned=True,
+    ),
+    Question(
+        "sql by year",
+        "How much did the Green Investment Fund get in 2025?",
+        ("500",),
+        ("sql",),
+        sql=True,
+        pinned=True,
+    ),
+    Question(
+        "sql by year",
+        "What was the Forest Restoration Programme budget in 2027?",
+        ("32",),
+        ("sql",),
+        sql=True,
+    ),
+    Question(
+        "sql by year",
+        "Which funding source paid for the Renewable Power Programme in 2027?",
+        ("green bonds",),
+        ("sql", "green-investment-fund.md"),
+        sql=True,
+        pinned=True,
+    ),
+    # -- SQL aggregate --------------------------------------------------------------------------
+    Question(
+        "sql aggregate",
+        "Which programme has the largest budget in 2027?",
+        ("Green Investment Fund", "250"),
+        ("sql",),
+        sql=True,
+    ),
+    Question(
+        "sql aggregate",
+        "What is the total budget of the Coal Phase-Out over all years?",
+        ("300",),
+        ("sql",),
+        sql=True,
+    ),
+    Question(
+        "sql aggregate",
+        "How many programmes are led by the Regional Energy Agency?",
+        ("3 programmes",),
+        ("sql",),
+        sql=True,
+    ),
+    Question(
+        "sql aggregate",
+        "Which programme has the smallest budget in 2025?",
+        ("Community Energy Cooperatives", "12"),
+        ("sql",),
+        sql=True,
+    ),
+    Question(
+        "sql aggregate", "What is the total budget of all programmes in 2026?", ("1,285",), ("sql",), sql=True
+    ),
+    # -- comparison across two documents ----------------------------------------------------------
+    Question(
+        "comparison",
+        "Which is larger, the solar target or the offshore wind target?",
+        ("2.8 gigawatts", "3.5 gigawatts"),
+        ("renewable-energy.md",),
+        pinned=True,
+    ),
+    Question(
+        "comparison",
+        "How do the heat pump grant and the apprenticeship payment compare?",
+        ("9,000 euro", "4,000 euro"),
+        ("building-retrofit.md", "green-skills.md"),
+        pinned=True,
+    ),
+    Question(
+        "comparison",
+        "Compare the transition fund for coal regions with the first green bond.",
+        ("300 million euro", "500 million euro"),
+        ("coal-phase-out.md", "green-investment-fund.md"),
+        pinned=True,
+    ),
+    Question(
+        "comparison",
+        "Which comes first, the Millbrook closure or the target for 300 cooperatives?",
+        ("2030",),
+        ("coal-phase-out.md", "community-energy.md"),
+        pinned=True,
+    ),
+    Question(
+        "comparison",
+        "Compare the methane cut target with the 2035 emissions cut of the strategy.",
+        ("40%", "65%"),
+        ("methane-reduction.md", "climate-strategy-overview.md"),
+        pinned=True,
+    ),
+    # -- paraphrase (no shared keywords with the documents) --------------------------------------
+    Question(
+        "paraphrase",
+        "How will people who lose their jobs at power stations be helped?",
+        ("retraining",),
+        ("coal-phase-out.md",),
+    ),
+    Question(
+        "paraphrase",
+        "What happens to money collected from fuel sellers?",
+        ("climate dividend",),
+        ("carbon-pricing.md",),
+    ),
+    Question(
+        "paraphrase",
+        "How are elderly people looked after in very hot summers?",
+        ("Volunteers call",),
+        ("heat-resilience.md",),
+    ),
+    Question(
+        "paraphrase",
+        "What stops rubbish dumps from releasing gas?",
+        ("Landfill gas is captured",),
+        ("methane-reduction.md",),
+    ),
+    Question(
+        "paraphrase",
+        "How do towns soak up water after downpours?",
+        ("hold rainwater",),
+        ("urban-greening.md",),
+    ),
+    # -- unanswerable from these documents -------------------------------------------------------
+    Question("unanswerable", "What is the price of bananas in Tokyo?", gaps=True, pinned=True),
+    Question("unanswerable", "How many electric buses did the region buy in 2019?", gaps=True),
+    Question("unanswerable", "What is the budget of the Heat Resilience Plan in 2026?", gaps=True, sql=True),
+    Question("unanswerable", "Who is the head of the Regional Climate Office?", gaps=True),
+    Question("unanswerable", "What is the recipe for chocolate cake?", gaps=True, pinned=True),
+    Question("unanswerable", "How much nuclear power capacity is planned?", gaps=True),
+)
