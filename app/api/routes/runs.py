@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.api.auth import caller
@@ -32,6 +32,20 @@ router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["runs"])
 # validates its body itself, with the same model and the same 422s.
 create_router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["runs"], route_class=DirectRoute)
 CREATE_BODY = Body(...)
+REGENERATE_BODY = Body(...)
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _parsed(model: type[Model], raw: bytes) -> Model:
+    """The body as the model, or the same 422 FastAPI would give (also for a body not JSON)."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        ) from None
+
+
 IDEMPOTENCY_KEY = Header(
     None, max_length=255, description="Repeat-safe creation: same key and body, same run."
 )
@@ -73,12 +87,7 @@ async def create_run(
 ) -> Response:
     """Start a run; answers at once with its id and URLs while the pipeline works in the background."""
     # `body` and `idempotency_key` document the operation; DirectRoute passes the request only.
-    try:
-        accepted_body = RunCreateRequest.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
-        ) from None
+    accepted_body = _parsed(RunCreateRequest, await request.body())
     key = request.headers.get("idempotency-key")
     runs, key_of_caller = service(request), caller(request)
     options = accepted_body.model_dump()
@@ -137,7 +146,7 @@ def get_run(run_id: str, request: Request) -> dict[str, Any]:
     return service(request).detail(run_id, caller(request))
 
 
-@router.post(
+@create_router.post(
     "/{run_id}/regenerate",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=RunCreatedResponse,
@@ -152,11 +161,15 @@ def get_run(run_id: str, request: Request) -> dict[str, Any]:
         },
     },
 )
-async def regenerate_run(run_id: str, body: RunRegenerateRequest, request: Request) -> Response:
+async def regenerate_run(
+    request: Request, run_id: str, body: RunRegenerateRequest = REGENERATE_BODY
+) -> Response:
     """Answer a finished run's question again, with feedback: a new run, linked both ways
     (`parent_run_id` on the new run, `children` in this run's detail)."""
+    # Parsed here, as for POST /runs (DirectRoute): a body that is not JSON is a 422 too.
+    asked = _parsed(RunRegenerateRequest, await request.body())
     runs, key_of_caller = service(request), caller(request)
-    options = await run_in_threadpool(runs.regeneration, run_id, body.feedback, body.run_id, key_of_caller)
+    options = await run_in_threadpool(runs.regeneration, run_id, asked.feedback, asked.run_id, key_of_caller)
     accepted = await run_in_threadpool(runs.accept, options, None, key_of_caller, run_id)
     links = run_links(accepted.state.run_id)
     payload = {"run_id": accepted.state.run_id, "status": accepted.state.status.value, **links}
