@@ -141,6 +141,7 @@ QUESTIONS: tuple[Question, ...] = (
         ("175",),
         ("sql",),
         sql=True,
+        pinned=True,
     ),
     Question(
         "sql by year",
@@ -164,6 +165,7 @@ QUESTIONS: tuple[Question, ...] = (
         ("32",),
         ("sql",),
         sql=True,
+        pinned=True,
     ),
     Question(
         "sql by year",

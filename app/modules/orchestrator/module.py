@@ -8,6 +8,7 @@ and stops keeping what it has.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from app.modules.writers.llm import PAYLOAD_DIR, LlmSettings, LlmWriter
 
 STAGES = ("load", "index", "retrieve", "sql", "generate", "validate", "save")
 PASSAGES_PER_PART = 5
+MAX_YEARS = 8  # years named in a question that narrow SQL rows (bounded, like its terms)
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,8 @@ class AnswerPipeline:
         run.enter("sql", "querying the data folder" if ctx.options.enable_sql else "SQL not requested")
         if ctx.options.enable_sql:
             terms = [term for part in evidence.part_terms for term in part]
-            evidence.sql = find_rows(self.config.data_dir, terms)
+            years = [int(year) for year in re.findall(r"\b(?:19|20)\d{2}\b", ctx.options.question)]
+            evidence.sql = find_rows(self.config.data_dir, terms, years[:MAX_YEARS])
             # The answer cites the best-matching queries as [D1], [D2], ...
             labels = {id(query): f"D{n}" for n, query in enumerate(evidence.sql.matches, start=1)}
             run.bundle["sql"] = {

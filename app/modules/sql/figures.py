@@ -23,13 +23,14 @@ class SqlQuery:
     database: str
     table: str
     sql: str
-    params: list[str]
+    params: list[Any]
     columns: list[str]
     rows: list[list[Any]]
+    score: int = 0  # how many of the question's terms the rows match (not shown as a column)
 
     @property
     def best_score(self) -> int:
-        return max((int(row[-1]) for row in self.rows), default=0)
+        return self.score if self.rows else 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -76,14 +77,26 @@ def databases_in(data_dir: Path) -> list[Path]:
     )
 
 
-def _text_columns(conn: sqlite3.Connection, table: str) -> list[str]:
-    columns = conn.execute(f"PRAGMA table_info({quote_identifier(table)})").fetchall()
-    return [name for _, name, kind, *_ in columns if "CHAR" in kind.upper() or "TEXT" in kind.upper()]
+def _columns(conn: sqlite3.Connection, table: str) -> list[tuple[str, str]]:
+    rows = conn.execute(f"PRAGMA table_info({quote_identifier(table)})").fetchall()
+    return [(name, (kind or "").upper()) for _, name, kind, *_ in rows]
 
 
-def search_table(conn: sqlite3.Connection, database: str, table: str, terms: list[str]) -> SqlQuery | None:
-    """Rows matching the most terms (any text column), scored by how many distinct terms match."""
-    text_columns = _text_columns(conn, table)
+def _text_columns(columns: list[tuple[str, str]]) -> list[str]:
+    return [name for name, kind in columns if "CHAR" in kind or "TEXT" in kind]
+
+
+def _year_columns(columns: list[tuple[str, str]]) -> list[str]:
+    return [name for name, kind in columns if "year" in name.lower() and kind in ("", "INTEGER", "INT")]
+
+
+def search_table(
+    conn: sqlite3.Connection, database: str, table: str, terms: list[str], years: list[int] | None = None
+) -> SqlQuery | None:
+    """Rows matching the most terms (any text column), scored by how many distinct terms match;
+    when the question names years and the table has year columns, only rows of those years."""
+    columns = _columns(conn, table)
+    text_columns = _text_columns(columns)
     if not text_columns or not terms:
         return None
     per_term = [
@@ -92,20 +105,31 @@ def search_table(conn: sqlite3.Connection, database: str, table: str, terms: lis
     ]
     score = " + ".join(per_term)
     name = quote_identifier(table)
+    year_columns = _year_columns(columns) if years else []
+    where = ""
+    if year_columns:
+        marks = ", ".join("?" for _ in years or [])
+        where = " WHERE " + " OR ".join(f"{quote_identifier(column)} IN ({marks})" for column in year_columns)
+    scored = f"SELECT *, {score} AS matched_terms FROM {name}{where}"
     sql = (
-        f"SELECT * FROM (SELECT *, {score} AS matched_terms FROM {name}) "
-        f"WHERE matched_terms = (SELECT MAX({score}) FROM {name}) AND matched_terms > 0 "
-        f"LIMIT {MAX_ROWS_PER_QUERY}"
+        f"SELECT * FROM ({scored}) WHERE matched_terms = (SELECT MAX(matched_terms) FROM ({scored})) "
+        f"AND matched_terms > 0 LIMIT {MAX_ROWS_PER_QUERY}"
     )
-    params = [f"%{term}%" for term in terms for _ in text_columns] * 2
+    one_pass: list[Any] = [f"%{term}%" for term in terms for _ in text_columns]
+    one_pass += [year for _ in year_columns for year in years or []]
+    params: list[Any] = one_pass * 2
     cursor = conn.execute(sql, params)
-    columns = [description[0] for description in cursor.description]
-    return SqlQuery(database, table, sql, params, columns, [list(row) for row in cursor.fetchall()])
+    # The score is how rows are chosen, not a figure of the data: it is not shown.
+    names = [description[0] for description in cursor.description][:-1]
+    found = cursor.fetchall()
+    best = int(found[0][-1]) if found else 0
+    return SqlQuery(database, table, sql, params, names, [list(row[:-1]) for row in found], best)
 
 
-def find_rows(data_dir: Path, terms: list[str]) -> SqlEvidence:
+def find_rows(data_dir: Path, terms: list[str], years: list[int] | None = None) -> SqlEvidence:
     """Search every text column of every table of every database for any of the terms (the
-    first MAX_SQL_TERMS distinct ones, so the SQL stays bounded whatever the question)."""
+    first MAX_SQL_TERMS distinct ones, so the SQL stays bounded whatever the question), in the
+    rows of the years the question names."""
     terms = list(dict.fromkeys(terms))[:MAX_SQL_TERMS]
     evidence = SqlEvidence()
     for path in databases_in(data_dir):
@@ -120,7 +144,7 @@ def find_rows(data_dir: Path, terms: list[str]) -> SqlEvidence:
                 )
             ]
             for table in tables:
-                query = search_table(conn, path.name, table, terms)
+                query = search_table(conn, path.name, table, terms, years)
                 if query is not None:
                     evidence.queries.append(query)
         finally:

@@ -67,6 +67,7 @@ class Writer(Protocol):
     def write(self, evidence: Evidence, should_stop: Callable[[], bool]) -> Draft: ...
 
 
+SQL_ROWS_SHOWN = 8  # rows of one SQL result an answer shows (the bundle keeps them all)
 CITATION = re.compile(r"\[(D?\d+)\]")
 
 

@@ -6,12 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 from app.modules.search.text import sentences, words
-from app.modules.writers.evidence import Draft, Evidence, Source, sources_section
+from app.modules.writers.evidence import SQL_ROWS_SHOWN, Draft, Evidence, Source, sources_section
 
 SOURCES_PER_PART = 4
 SENTENCES_PER_SOURCE = 2
 BULLETS_PER_PART = 6
-SQL_ROWS_SHOWN = 8
 # Sources scoring below this share of a part's best source add noise, not support.
 MIN_RELATIVE_SCORE = 0.4
 

@@ -25,8 +25,9 @@ def data_dir(tmp_path: Path) -> Path:
 def test_finds_the_rows_matching_most_terms_and_records_the_query(data_dir: Path) -> None:
     evidence = find_rows(data_dir, ["solar", "wind"])
     [query] = evidence.matches
-    assert query.rows == [["Solar wind hybrid", 5.0, 2]]
-    assert query.table == "programmes" and query.columns[-1] == "matched_terms"
+    assert query.rows == [["Solar wind hybrid", 5.0]] and query.score == 2
+    # The score chooses rows; it is no column of the data, so it is not shown as one.
+    assert query.table == "programmes" and query.columns == ["name", "budget"]
     assert query.params[:1] == ["%solar%"] and "?" in query.sql
     assert evidence.databases == ["figures.sqlite"]
 
@@ -52,3 +53,23 @@ def test_links_out_of_the_data_folder_are_ignored(data_dir: Path, tmp_path: Path
     (data_dir / "leak.sqlite").symlink_to(outside)
     assert [path.name for path in databases_in(data_dir)] == ["figures.sqlite"]
     assert databases_in(tmp_path / "missing") == []
+
+
+def test_a_year_in_the_question_keeps_the_rows_of_that_year(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    conn = sqlite3.connect(folder / "budgets.sqlite")
+    conn.executescript(
+        "CREATE TABLE budgets (programme TEXT, year INTEGER, amount REAL, source TEXT);"
+        "INSERT INTO budgets VALUES ('Clean Transport', 2025, 160, 'regional budget'),"
+        "('Clean Transport', 2026, 175, 'carbon price revenue'),"
+        "('Clean Transport', 2027, 190, 'regional budget');"
+    )
+    conn.commit()
+    conn.close()
+    # "budget" also matches the text "regional budget": without the year, 2025 and 2027 win.
+    [without_year] = find_rows(folder, ["clean", "transport", "budget"]).matches
+    assert [row[1] for row in without_year.rows] == [2025, 2027]
+    [with_year] = find_rows(folder, ["clean", "transport", "budget"], [2026]).matches
+    assert with_year.rows == [["Clean Transport", 2026, 175.0, "carbon price revenue"]]
+    assert find_rows(folder, ["clean", "transport"], [2019]).matches == []  # no such year: no rows
