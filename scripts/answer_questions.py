@@ -276,9 +276,15 @@ QUESTIONS: tuple[Question, ...] = (
     ),
     # -- unanswerable from these documents -------------------------------------------------------
     Question("unanswerable", "What is the price of bananas in Tokyo?", gaps=True, pinned=True),
-    Question("unanswerable", "How many electric buses did the region buy in 2019?", gaps=True),
-    Question("unanswerable", "What is the budget of the Heat Resilience Plan in 2026?", gaps=True, sql=True),
+    Question("unanswerable", "How many electric buses did the region buy in 2019?", gaps=True, pinned=True),
+    Question(
+        "unanswerable",
+        "What is the budget of the Heat Resilience Plan in 2026?",
+        gaps=True,
+        sql=True,
+        pinned=True,
+    ),
     Question("unanswerable", "Who is the head of the Regional Climate Office?", gaps=True),
     Question("unanswerable", "What is the recipe for chocolate cake?", gaps=True, pinned=True),
-    Question("unanswerable", "How much nuclear power capacity is planned?", gaps=True),
+    Question("unanswerable", "How much nuclear power capacity is planned?", gaps=True, pinned=True),
 )

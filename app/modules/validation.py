@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.modules.asked_facts import missing_asked_facts
 from app.modules.contract import Gap
 from app.modules.search.text import words
 from app.modules.writers.evidence import Evidence, Source, cited_labels
@@ -41,6 +42,10 @@ def find_gaps(evidence: Evidence, markdown: str, missing_terms: dict[int, list[s
             else "no document passage matches this part of the question",
         )
         for part in sorted(evidence.unanswered_parts)
+    ]
+    gaps += [
+        Gap("unanswered_part", evidence.parts[part], reason)
+        for part, reason in sorted(missing_asked_facts(evidence).items())
     ]
     answer = markdown.split("\n## Sources", 1)[0]
     cited = cited_labels(answer)
