@@ -71,12 +71,14 @@ QUESTIONS: tuple[Question, ...] = (
         "What is the offshore wind target, and when are the auction rounds?",
         ("3.5 gigawatts", "2026, 2028 and 2030"),
         ("renewable-energy.md",),
+        pinned=True,
     ),
     Question(
         "multi-part",
         "When do the two coal plants close and how many workers are affected?",
         ("2027", "2030", "1,400 workers"),
         ("coal-phase-out.md",),
+        pinned=True,
     ),
     Question(
         "multi-part",

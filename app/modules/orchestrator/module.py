@@ -7,6 +7,7 @@ and stops keeping what it has.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass
@@ -152,7 +153,12 @@ class AnswerPipeline:
         label = ctx.options.markdown_path.name
         for number, terms in enumerate(searched):
             for hit in index.search(terms, PASSAGES_PER_PART):
-                if hit.passage_id in seen and seen[hit.passage_id].part != number:
+                if hit.passage_id in seen:
+                    # Found again for another part: the same source serves that part too.
+                    earlier = seen[hit.passage_id]
+                    if earlier.part != number and number not in earlier.also:
+                        widened = dataclasses.replace(earlier, also=earlier.also | {number})
+                        sources[sources.index(earlier)] = seen[hit.passage_id] = widened
                     continue
                 if feedback and feedback.leaves_out_file(f"{label}/{hit.file}"):
                     continue

@@ -23,6 +23,11 @@ class Source:
     text: str
     score: float
     part: int
+    # Other parts of the question this passage also serves (one passage may answer several).
+    also: frozenset[int] = frozenset()
+
+    def serves(self, part: int) -> bool:
+        return part == self.part or part in self.also
 
     @property
     def label(self) -> str:
@@ -36,6 +41,7 @@ class Source:
             "lines": [self.start_line, self.end_line],
             "score": self.score,
             "question_part": self.part,
+            "also_answers_parts": sorted(self.also),
             "text": self.text,
         }
 
@@ -51,7 +57,7 @@ class Evidence:
     feedback: Feedback | None = None  # on the parent's answer, for a regenerated run
 
     def sources_for(self, part: int) -> list[Source]:
-        return [source for source in self.sources if source.part == part]
+        return [source for source in self.sources if source.serves(part)]
 
 
 @dataclass

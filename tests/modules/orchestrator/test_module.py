@@ -115,7 +115,18 @@ def test_contract_question_is_completed_with_a_cited_answer_and_its_evidence(
     assert bundle["question"] == "What are main climate initiatives?"
     assert bundle["writer"] == {"kind": "extractive"}
     passage = bundle["passages"][0]
-    assert set(passage) == {"id", "file", "heading", "lines", "score", "question_part", "text", "cited"}
+    fields = {
+        "id",
+        "file",
+        "heading",
+        "lines",
+        "score",
+        "question_part",
+        "also_answers_parts",
+        "text",
+        "cited",
+    }
+    assert set(passage) == fields
     assert bundle["stage_timings"] == "run.json (stages)"  # one home for timings
     # The bundle says what the answer cites, and from which line; Sources lists only those.
     cited = {label for entry in bundle["citations"] for label in entry["cites"]}
@@ -317,3 +328,16 @@ def test_a_question_of_hundreds_of_distinct_words_with_sql_still_answers(
     assert result.context_bundle is not None and result.context_bundle["sql"]["enabled"] is True
     queries = result.context_bundle["sql"]["queries"]
     assert queries and max(len(query["sql"]) for query in queries) < 20_000  # not one LIKE per word
+
+
+def test_one_passage_answers_every_part_it_covers(pipeline: AnswerPipeline, tmp_path: Path) -> None:
+    """The offshore wind passage gives both the target and the auction rounds: the second part
+    is answered from it, not reported as a gap."""
+    ctx, _ = context(tmp_path, "What is the offshore wind target, and when are the auction rounds?")
+    result = pipeline(ctx)
+    assert result.status == "completed", result.gaps
+    answer = _answer(result)
+    assert "3.5 gigawatts" in answer and "2026, 2028 and 2030" in answer
+    assert result.context_bundle is not None
+    shared = [p for p in result.context_bundle["passages"] if p["also_answers_parts"]]
+    assert any("auction rounds" in p["text"] for p in shared)
