@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from app.modules.asked_facts import missing_asked_facts
 from app.modules.contract import Gap
 from app.modules.search.text import words
 from app.modules.writers.evidence import Evidence, Source, cited_labels
@@ -32,20 +31,18 @@ def unanswered_parts(evidence: Evidence) -> dict[int, list[str]]:
     return result
 
 
+def _why(evidence: Evidence, part: int, missing_terms: dict[int, list[str]]) -> str:
+    if part in evidence.gap_reasons:
+        return evidence.gap_reasons[part]
+    if missing_terms.get(part):
+        return "no document passage covers: " + ", ".join(missing_terms[part])
+    return "no document passage matches this part of the question"
+
+
 def find_gaps(evidence: Evidence, markdown: str, missing_terms: dict[int, list[str]]) -> list[Gap]:
     gaps = [
-        Gap(
-            "unanswered_part",
-            evidence.parts[part],
-            "no document passage covers: " + ", ".join(missing_terms.get(part, []))
-            if missing_terms.get(part)
-            else "no document passage matches this part of the question",
-        )
+        Gap("unanswered_part", evidence.parts[part], _why(evidence, part, missing_terms))
         for part in sorted(evidence.unanswered_parts)
-    ]
-    gaps += [
-        Gap("unanswered_part", evidence.parts[part], reason)
-        for part, reason in sorted(missing_asked_facts(evidence).items())
     ]
     answer = markdown.split("\n## Sources", 1)[0]
     cited = cited_labels(answer)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app.config import Settings
+from app.modules.asked_facts import missing_asked_facts
 from app.modules.citations import explain_citations
 from app.modules.contract import Gap, PipelineResult, RunContext
 from app.modules.feedback import parse_feedback
@@ -118,10 +119,6 @@ class AnswerPipeline:
             index.close()
         run.missing_terms = unanswered_parts(evidence)
         evidence.unanswered_parts = set(run.missing_terms)
-        run.bundle["question_parts"] = [
-            {"text": part, "keywords": terms, "answered": i not in run.missing_terms}
-            for i, (part, terms) in enumerate(zip(evidence.parts, evidence.part_terms, strict=True))
-        ]
         run.bundle["passages"] = [source.as_dict() for source in evidence.sources]
         run.enter("sql", "querying the data folder" if ctx.options.enable_sql else "SQL not requested")
         if ctx.options.enable_sql:
@@ -139,6 +136,14 @@ class AnswerPipeline:
             }
         else:
             run.bundle["sql"] = {"enabled": False, "databases": [], "queries": []}
+        # A part asking for a year or a quantity that nothing gives is not answered: the writer
+        # says so instead of listing loosely related sentences.
+        evidence.gap_reasons = missing_asked_facts(evidence)
+        evidence.unanswered_parts |= set(evidence.gap_reasons)
+        run.bundle["question_parts"] = [
+            {"text": part, "keywords": terms, "answered": i not in evidence.unanswered_parts}
+            for i, (part, terms) in enumerate(zip(evidence.parts, evidence.part_terms, strict=True))
+        ]
         return evidence
 
     def _retrieve(self, index: PassageIndex, ctx: RunContext) -> Evidence:

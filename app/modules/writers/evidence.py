@@ -55,6 +55,7 @@ class Evidence:
     unanswered_parts: set[int] = field(default_factory=set)
     sql: SqlEvidence | None = None
     feedback: Feedback | None = None  # on the parent's answer, for a regenerated run
+    gap_reasons: dict[int, str] = field(default_factory=dict)  # why a part is unanswered, if not for terms
 
     def sources_for(self, part: int) -> list[Source]:
         return [source for source in self.sources if source.serves(part)]

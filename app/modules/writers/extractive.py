@@ -78,7 +78,8 @@ class ExtractiveWriter:
                 lines += [*bullets, ""]
             else:
                 lines += [f"_The documents do not answer this{' part' if several else ''}: {text}._", ""]
-        lines += _sql_section(evidence)
+        if len(evidence.unanswered_parts) < len(evidence.parts):  # rows about no answered part: noise
+            lines += _sql_section(evidence)
         answer = "\n".join(lines)
         if evidence.sources or (evidence.sql and evidence.sql.matches):
             lines.append(sources_section(evidence, answer))

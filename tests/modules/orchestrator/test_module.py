@@ -341,3 +341,17 @@ def test_one_passage_answers_every_part_it_covers(pipeline: AnswerPipeline, tmp_
     assert result.context_bundle is not None
     shared = [p for p in result.context_bundle["passages"] if p["also_answers_parts"]]
     assert any("auction rounds" in p["text"] for p in shared)
+
+
+def test_a_fact_the_documents_do_not_give_is_a_gap_not_a_list_of_related_sentences(
+    pipeline: AnswerPipeline, tmp_path: Path
+) -> None:
+    ctx, _ = context(tmp_path, "How many electric buses did the region buy in 2019?")
+    result = pipeline(ctx)
+    assert result.status == "completed_with_gaps"
+    assert [(gap.kind, gap.reason) for gap in result.gaps] == [
+        ("unanswered_part", "no passage or data row gives this for 2019")
+    ]
+    answer = _answer(result)
+    assert "The documents do not answer this" in answer
+    assert not [line for line in answer.splitlines() if line.startswith("- ")]  # no loosely related bullets
