@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, WithJsonSchema
 
 from app.runs.run_ids import RUN_ID_PATTERN, RUN_ID_RULE, is_valid_run_id
 from app.runs.run_state import FinishReason, GapKind, RunStatus
@@ -18,6 +18,22 @@ RunId = Annotated[
     WithJsonSchema({"type": "string", "pattern": RUN_ID_PATTERN.pattern, "description": RUN_ID_RULE}),
 ]
 
+
+def _has_text(value: str, info: ValidationInfo) -> str:
+    if not value.strip():
+        raise ValueError(f"{info.field_name} must contain text")
+    return value
+
+
+def _safe_run_id(value: str) -> str:
+    if not is_valid_run_id(value):
+        raise ValueError(f"run_id must be {RUN_ID_RULE}")
+    return value
+
+
+# What a request may say: text that is more than spaces, and run ids that are safe as folder names.
+Text = Annotated[str, AfterValidator(_has_text)]
+ClientRunId = Annotated[str, AfterValidator(_safe_run_id)]
 
 EXAMPLE_ID = "20261122_101500_1a2b3c4d"
 EXAMPLE_BASE = f"/api/v1/runs/{EXAMPLE_ID}"
@@ -68,8 +84,8 @@ class RunCreateRequest(BaseModel):
         },
     )
 
-    question: str = Field(min_length=1, max_length=4000, description="The question to answer.")
-    run_id: str | None = Field(None, description=f"Optional client-chosen id: {RUN_ID_RULE}.")
+    question: Text = Field(min_length=1, max_length=4000, description="The question to answer.")
+    run_id: ClientRunId | None = Field(None, description=f"Optional client-chosen id: {RUN_ID_RULE}.")
     enable_sql: StrictBool = Field(False, description="Also search the SQLite data folder.")
     markdown_path: str = Field(
         "documents", max_length=1024, description="Documents folder, relative to the documents root."
@@ -85,20 +101,6 @@ class RunCreateRequest(BaseModel):
         "finish_reason, status_url and occurred_at. https only, never a private address.",
     )
 
-    @field_validator("question")
-    @classmethod
-    def _question_has_text(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("question must contain text")
-        return value
-
-    @field_validator("run_id")
-    @classmethod
-    def _run_id_is_safe(cls, value: str | None) -> str | None:
-        if value is not None and not is_valid_run_id(value):
-            raise ValueError(f"run_id must be {RUN_ID_RULE}")
-        return value
-
 
 class RunRegenerateRequest(BaseModel):
     model_config = ConfigDict(
@@ -106,27 +108,13 @@ class RunRegenerateRequest(BaseModel):
         json_schema_extra={"examples": [{"feedback": "leave out methane; focus on heat pumps"}]},
     )
 
-    feedback: str = Field(
+    feedback: Text = Field(
         min_length=1,
         max_length=2000,
         description="What to change, in words: the extractive writer honours 'leave out <source or "
         "topic>' and 'focus on <terms>'; an LLM writer gets it as is.",
     )
-    run_id: str | None = Field(None, description=f"Optional id of the new run: {RUN_ID_RULE}.")
-
-    @field_validator("feedback")
-    @classmethod
-    def _feedback_has_text(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("feedback must contain text")
-        return value
-
-    @field_validator("run_id")
-    @classmethod
-    def _run_id_is_safe(cls, value: str | None) -> str | None:
-        if value is not None and not is_valid_run_id(value):
-            raise ValueError(f"run_id must be {RUN_ID_RULE}")
-        return value
+    run_id: ClientRunId | None = Field(None, description=f"Optional id of the new run: {RUN_ID_RULE}.")
 
 
 class RunCreatedResponse(BaseModel):
