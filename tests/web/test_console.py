@@ -238,6 +238,8 @@ def test_the_console_survives_the_server_dying_and_coming_back(
     with uvicorn_server(root, port=port, **settings) as first:
         ask(page, first, "Please take a slow walk through everything")
         expect(page.locator("#run-status")).to_have_text("running")
+        # Its first progress report is on disk: the run is killed part-way through a stage.
+        expect(page.locator("#progress-text")).to_contain_text("working slowly", timeout=TIMEOUT_MS)
         first.kill()
         expect(page.locator("#connection")).to_be_visible()
         expect(page.locator("#connection")).to_contain_text("retrying")
