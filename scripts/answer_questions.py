@@ -184,6 +184,7 @@ QUESTIONS: tuple[Question, ...] = (
         ("Green Investment Fund", "250"),
         ("sql",),
         sql=True,
+        pinned=True,
     ),
     Question(
         "sql aggregate",
@@ -191,6 +192,7 @@ QUESTIONS: tuple[Question, ...] = (
         ("300",),
         ("sql",),
         sql=True,
+        pinned=True,
     ),
     Question(
         "sql aggregate",
@@ -205,9 +207,15 @@ QUESTIONS: tuple[Question, ...] = (
         ("Community Energy Cooperatives", "12"),
         ("sql",),
         sql=True,
+        pinned=True,
     ),
     Question(
-        "sql aggregate", "What is the total budget of all programmes in 2026?", ("1,285",), ("sql",), sql=True
+        "sql aggregate",
+        "What is the total budget of all programmes in 2026?",
+        ("1,245",),
+        ("sql",),
+        sql=True,
+        pinned=True,
     ),
     # -- comparison across two documents ----------------------------------------------------------
     Question(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from app.modules.search.text import keywords, sentences, words
+from app.modules.sql.aggregates import SCORE as AGGREGATE_SCORE
 from app.modules.writers.evidence import Evidence
 
 YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
@@ -35,8 +36,11 @@ def _statements(evidence: Evidence, part: int) -> list[str]:
 
 
 def missing_asked_facts(evidence: Evidence) -> dict[int, str]:
-    """Parts (not already unanswered) whose asked year or quantity no statement gives; why."""
+    """Parts (not already unanswered) whose asked year or quantity no statement gives; why.
+    An aggregate computed for the question (the largest, the total, how many) gives it."""
     missing: dict[int, str] = {}
+    if evidence.sql is not None and any(query.score >= AGGREGATE_SCORE for query in evidence.sql.matches):
+        return missing
     for part, text in enumerate(evidence.parts):
         if part in evidence.unanswered_parts:
             continue

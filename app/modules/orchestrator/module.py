@@ -21,6 +21,7 @@ from app.modules.contract import Gap, PipelineResult, RunContext
 from app.modules.feedback import parse_feedback
 from app.modules.search.passage_index import PassageIndex, index_path_for
 from app.modules.search.text import keywords, question_parts
+from app.modules.sql.aggregates import find_aggregate
 from app.modules.sql.figures import find_rows
 from app.modules.validation import find_gaps, unanswered_parts
 from app.modules.writers.evidence import Draft, Evidence, Source, Writer
@@ -125,6 +126,9 @@ class AnswerPipeline:
             terms = [term for part in evidence.part_terms for term in part]
             years = [int(year) for year in re.findall(r"\b(?:19|20)\d{2}\b", ctx.options.question)]
             evidence.sql = find_rows(self.config.data_dir, terms, years[:MAX_YEARS])
+            total = find_aggregate(self.config.data_dir, ctx.options.question, terms, years[:MAX_YEARS])
+            if total is not None:  # "the largest / total / how many": the one figure asked for
+                evidence.sql.queries.insert(0, total)
             # The answer cites the best-matching queries as [D1], [D2], ...
             labels = {id(query): f"D{n}" for n, query in enumerate(evidence.sql.matches, start=1)}
             run.bundle["sql"] = {

@@ -77,16 +77,16 @@ def databases_in(data_dir: Path) -> list[Path]:
     )
 
 
-def _columns(conn: sqlite3.Connection, table: str) -> list[tuple[str, str]]:
+def table_columns(conn: sqlite3.Connection, table: str) -> list[tuple[str, str]]:
     rows = conn.execute(f"PRAGMA table_info({quote_identifier(table)})").fetchall()
     return [(name, (kind or "").upper()) for _, name, kind, *_ in rows]
 
 
-def _text_columns(columns: list[tuple[str, str]]) -> list[str]:
+def text_columns(columns: list[tuple[str, str]]) -> list[str]:
     return [name for name, kind in columns if "CHAR" in kind or "TEXT" in kind]
 
 
-def _year_columns(columns: list[tuple[str, str]]) -> list[str]:
+def year_columns(columns: list[tuple[str, str]]) -> list[str]:
     return [name for name, kind in columns if "year" in name.lower() and kind in ("", "INTEGER", "INT")]
 
 
@@ -95,28 +95,27 @@ def search_table(
 ) -> SqlQuery | None:
     """Rows matching the most terms (any text column), scored by how many distinct terms match;
     when the question names years and the table has year columns, only rows of those years."""
-    columns = _columns(conn, table)
-    text_columns = _text_columns(columns)
-    if not text_columns or not terms:
+    columns = table_columns(conn, table)
+    searched = text_columns(columns)
+    if not searched or not terms:
         return None
     per_term = [
-        "(" + " OR ".join(f"{quote_identifier(column)} LIKE ?" for column in text_columns) + ")"
-        for _ in terms
+        "(" + " OR ".join(f"{quote_identifier(column)} LIKE ?" for column in searched) + ")" for _ in terms
     ]
     score = " + ".join(per_term)
     name = quote_identifier(table)
-    year_columns = _year_columns(columns) if years else []
+    by_year = year_columns(columns) if years else []
     where = ""
-    if year_columns:
+    if by_year:
         marks = ", ".join("?" for _ in years or [])
-        where = " WHERE " + " OR ".join(f"{quote_identifier(column)} IN ({marks})" for column in year_columns)
+        where = " WHERE " + " OR ".join(f"{quote_identifier(column)} IN ({marks})" for column in by_year)
     scored = f"SELECT *, {score} AS matched_terms FROM {name}{where}"
     sql = (
         f"SELECT * FROM ({scored}) WHERE matched_terms = (SELECT MAX(matched_terms) FROM ({scored})) "
         f"AND matched_terms > 0 LIMIT {MAX_ROWS_PER_QUERY}"
     )
-    one_pass: list[Any] = [f"%{term}%" for term in terms for _ in text_columns]
-    one_pass += [year for _ in year_columns for year in years or []]
+    one_pass: list[Any] = [f"%{term}%" for term in terms for _ in searched]
+    one_pass += [year for _ in by_year for year in years or []]
     params: list[Any] = one_pass * 2
     cursor = conn.execute(sql, params)
     # The score is how rows are chosen, not a figure of the data: it is not shown.

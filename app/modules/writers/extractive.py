@@ -61,6 +61,11 @@ def _sql_section(evidence: Evidence) -> list[str]:
 
 
 def _cell(value: Any) -> str:
+    """Clean numbers (175, 1,285, 2.8) and text without table breaks."""
+    if isinstance(value, float):
+        return f"{int(value):,}" if value.is_integer() else f"{value:,}"
+    if isinstance(value, int) and not 1900 <= value <= 2100:  # years stay 2026, not 2,026
+        return f"{value:,}"
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
