@@ -92,6 +92,7 @@ QUESTIONS: tuple[Question, ...] = (
         "How is the carbon price set and how is the revenue used?",
         ("45 euro", "climate dividend"),
         ("carbon-pricing.md",),
+        pinned=True,
     ),
     Question(
         "multi-part",
@@ -200,6 +201,7 @@ QUESTIONS: tuple[Question, ...] = (
         ("3 programmes",),
         ("sql",),
         sql=True,
+        pinned=True,
     ),
     Question(
         "sql aggregate",
@@ -213,6 +215,14 @@ QUESTIONS: tuple[Question, ...] = (
         "sql aggregate",
         "What is the total budget of all programmes in 2026?",
         ("1,245",),
+        ("sql",),
+        sql=True,
+        pinned=True,
+    ),
+    Question(
+        "sql aggregate",
+        "What is the total budget of all programmes per year?",
+        ("2025: 1,077", "2026: 1,245", "2027: 1,264"),
         ("sql",),
         sql=True,
         pinned=True,
@@ -259,6 +269,7 @@ QUESTIONS: tuple[Question, ...] = (
         "How will people who lose their jobs at power stations be helped?",
         ("retraining",),
         ("coal-phase-out.md",),
+        pinned=True,
     ),
     Question(
         "paraphrase",
@@ -271,18 +282,21 @@ QUESTIONS: tuple[Question, ...] = (
         "How are elderly people looked after in very hot summers?",
         ("Volunteers call",),
         ("heat-resilience.md",),
+        pinned=True,
     ),
     Question(
         "paraphrase",
         "What stops rubbish dumps from releasing gas?",
         ("Landfill gas is captured",),
         ("methane-reduction.md",),
+        pinned=True,
     ),
     Question(
         "paraphrase",
         "How do towns soak up water after downpours?",
         ("hold rainwater",),
         ("urban-greening.md",),
+        pinned=True,
     ),
     # -- unanswerable from these documents -------------------------------------------------------
     Question("unanswerable", "What is the price of bananas in Tokyo?", gaps=True, pinned=True),
@@ -294,7 +308,7 @@ QUESTIONS: tuple[Question, ...] = (
         sql=True,
         pinned=True,
     ),
-    Question("unanswerable", "Who is the head of the Regional Climate Office?", gaps=True),
+    Question("unanswerable", "Who is the head of the Regional Climate Office?", gaps=True, pinned=True),
     Question("unanswerable", "What is the recipe for chocolate cake?", gaps=True, pinned=True),
     Question("unanswerable", "How much nuclear power capacity is planned?", gaps=True, pinned=True),
 )

@@ -102,13 +102,16 @@ def main() -> None:
     print(_row("**all**", everything))
 
 
+def precision(scores: list[Score]) -> float:
+    sentences = sum(s.sentences for s in scores)
+    return sum(s.on_topic for s in scores) / sentences if sentences else 1.0
+
+
 def _row(name: str, scores: list[Score]) -> str:
     facts = sum(s.facts for s in scores)
     recall = sum(s.facts_found for s in scores) / facts if facts else 1.0
-    sentences = sum(s.sentences for s in scores)
-    precision = sum(s.on_topic for s in scores) / sentences if sentences else 1.0
     gaps = sum(s.gap_right for s in scores) / len(scores)
-    return f"| {name} | {len(scores)} | {recall:.2f} | {precision:.2f} | {gaps:.2f} |"
+    return f"| {name} | {len(scores)} | {recall:.2f} | {precision(scores):.2f} | {gaps:.2f} |"
 
 
 if __name__ == "__main__":

@@ -147,7 +147,8 @@ class RunErrorInfo(BaseModel):
 class GapInfo(BaseModel):
     kind: GapKind = Field(
         description="unanswered_part: no passage covers part of the question; broken_citation: the "
-        "answer cites evidence that does not exist; uncited_answer: the answer cites none; other: "
+        "answer cites evidence that does not exist; uncited_answer: the answer cites none; "
+        "uncited_sentence: one sentence of the answer cites nothing; other: "
         "a plugged-in pipeline's own kind (its context bundle keeps the original)."
     )
     subject: str = Field(description="What is unsupported (a part of the question, a citation).")

@@ -1,55 +1,101 @@
-"""Parts of a question that ask for a fact of a kind (a year, a count or an amount): such a
-part is answered only by one sentence or SQL row that states it next to the part's own terms.
-Loosely related sentences are not an answer, and the run says so with a gap."""
+"""Whether each part of the question is answered, and if not, why: the one place that decides.
+
+A part is answered by a sentence that is about it (see `relevance`) and, when it asks for a
+year, a date or a quantity, states one; or by a data row about it that states it; or by an
+aggregate computed for the question (the largest, the total, how many).  A part naming a word
+the documents never use (nor a synonym of it) is not answered whatever else matches: the
+documents cannot say who heads an office they never say has a head.
+"""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
 
-from app.modules.search.text import keywords, sentences, words
+from app.modules.relevance import (
+    YEAR,
+    Candidate,
+    answering_sentences,
+    asked_kind,
+    share,
+    states_asked,
+    stems_of,
+)
 from app.modules.sql.aggregates import SCORE as AGGREGATE_SCORE
+from app.modules.sql.aggregates import aggregate_shape
+from app.modules.sql.figures import SqlQuery
 from app.modules.writers.evidence import Evidence
 
-YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
-NUMBER = re.compile(r"\d")
-NUMBER_WORDS = frozenset(
-    "one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty "
-    "fifty hundred thousand million billion half".split()
-)
-ASKS_QUANTITY = re.compile(r"^\s*how (?:many|much)\b", re.IGNORECASE)
+ABOUT_SHARE = 0.5  # a data row is about a part when it says half of the part's term weight
 
 
-def _states_quantity(text: str) -> bool:
-    return bool(NUMBER.search(text)) or bool(NUMBER_WORDS & set(words(text)))
+def _data_text(evidence: Evidence) -> list[str]:
+    if evidence.sql is None:
+        return []
+    # A row says its values and what its columns are ("funding_source": green bonds).
+    return [
+        " ".join([*query.columns, *(str(value) for value in row)])
+        for query in evidence.sql.matches
+        for row in query.rows
+    ]
 
 
-def _about(text: str, terms: set[str]) -> bool:
-    """The text names at least half of the part's own terms."""
-    return bool(terms) and 2 * len(terms & set(words(text))) >= len(terms)
+def aggregate_for(evidence: Evidence, part: int) -> SqlQuery | None:
+    """The aggregate computed for this part ("the largest ...", "how many ..."), if any."""
+    if evidence.sql is None or not aggregate_shape(evidence.parts[part]):
+        return None
+    return next((q for q in evidence.sql.matches if q.score >= AGGREGATE_SCORE), None)
 
 
-def _statements(evidence: Evidence, part: int) -> list[str]:
-    found = [s for source in evidence.sources_for(part) for s in sentences(source.text)]
-    if evidence.sql is not None:
-        found += [" ".join(str(value) for value in row) for q in evidence.sql.matches for row in q.rows]
-    return found
+def _data_answers(evidence: Evidence, part: int) -> bool:
+    return aggregate_for(evidence, part) is not None or _row_answers(evidence, part)
 
 
-def missing_asked_facts(evidence: Evidence) -> dict[int, str]:
-    """Parts (not already unanswered) whose asked year or quantity no statement gives; why.
-    An aggregate computed for the question (the largest, the total, how many) gives it."""
-    missing: dict[int, str] = {}
-    if evidence.sql is not None and any(query.score >= AGGREGATE_SCORE for query in evidence.sql.matches):
-        return missing
+def _row_answers(evidence: Evidence, part: int) -> bool:
+    text = evidence.parts[part]
+    terms = [term for term in evidence.part_terms[part] if not YEAR.fullmatch(term)]
+    return any(
+        share(terms, evidence.weights, stems_of(row)) >= ABOUT_SHARE and states_asked(text, row)
+        for row in _data_text(evidence)
+    )
+
+
+def document_answers(evidence: Evidence, part: int, extra_terms: Iterable[str] = ()) -> list[Candidate]:
+    """The sentences that answer the part.  When a data row states the year asked for, a
+    sentence must itself be about the part: the row is the answer, the rest background."""
+    exact = asked_kind(evidence.parts[part]) == "year" and _row_answers(evidence, part)
+    return answering_sentences(evidence, part, extra_terms, min_own=ABOUT_SHARE if exact else 0.0)
+
+
+def _never_mentioned(evidence: Evidence, part: int) -> list[str]:
+    known_to_data = set().union(*map(stems_of, _data_text(evidence)))
+    return [
+        term
+        for term in evidence.part_terms[part]
+        # A year the documents never name is told as the year asked for, below.
+        if evidence.weights.get(term, 1.0) == 0
+        and not YEAR.fullmatch(term)
+        and not stems_of(term) & known_to_data
+    ]
+
+
+def _reason(text: str) -> str:
+    kind = asked_kind(text)
+    if kind == "year":
+        return f"no passage or data row gives this for {', '.join(YEAR.findall(text))}"
+    if kind == "quantity":
+        return "no passage or data row states the number asked for"
+    if kind == "date":
+        return "no passage or data row says when"
+    return "no passage says this"
+
+
+def part_gaps(evidence: Evidence) -> dict[int, str]:
+    """The parts the evidence does not answer, each with the reason."""
+    gaps: dict[int, str] = {}
     for part, text in enumerate(evidence.parts):
-        if part in evidence.unanswered_parts:
-            continue
-        years = set(YEAR.findall(text))
-        terms = set(keywords(YEAR.sub(" ", text)))
-        statements = [s for s in _statements(evidence, part) if _about(s, terms)]
-        for year in sorted(years):
-            if not any(year in statement for statement in statements):
-                missing[part] = f"no passage or data row gives this for {year}"
-        if part not in missing and ASKS_QUANTITY.match(text) and not any(map(_states_quantity, statements)):
-            missing[part] = "no passage or data row states the number asked for"
-    return missing
+        unknown = _never_mentioned(evidence, part)
+        if unknown:
+            gaps[part] = "the documents never mention: " + ", ".join(unknown)
+        elif not document_answers(evidence, part) and not _data_answers(evidence, part):
+            gaps[part] = _reason(text)
+    return gaps

@@ -1,48 +1,46 @@
-"""Validation of an answer: what it could not support, and citations that point nowhere."""
+"""Validation of an answer, whichever writer wrote it: the parts it could not support, sentences
+that cite nothing, parts it cites no evidence for, and citations that point nowhere."""
 
 from __future__ import annotations
 
 from app.modules.contract import Gap
-from app.modules.search.text import words
-from app.modules.writers.evidence import Evidence, Source, cited_labels
+from app.modules.search.text import sentences
+from app.modules.writers.evidence import CITATION, Evidence, cited_labels
 
-# A part is answered when its retrieved passages mention at least this share of its keywords.
-MIN_TERM_COVERAGE = 0.5
-
-
-def coverage(terms: list[str], sources: list[Source]) -> tuple[float, list[str]]:
-    """Share of `terms` found in the sources, and the terms that were not found."""
-    if not terms:
-        return 1.0, []
-    found = set()
-    for source in sources:
-        found |= set(words(f"{source.heading} {source.text}"))
-    missing = [term for term in terms if term not in found]
-    return 1 - len(missing) / len(terms), missing
+MIN_CLAIM_WORDS = 4  # shorter uncited fragments ("In short:") claim nothing
+SHOWN_CHARS = 120
 
 
-def unanswered_parts(evidence: Evidence) -> dict[int, list[str]]:
-    """Parts whose evidence is too thin, with the keywords nothing mentions."""
-    result = {}
-    for part, terms in enumerate(evidence.part_terms):
-        share, missing = coverage(terms, evidence.sources_for(part))
-        if share < MIN_TERM_COVERAGE:
-            result[part] = missing
-    return result
+def _claims(answer: str) -> list[str]:
+    """The answer's sentences that state something: not headings, table rows, the title or the
+    writer's own notes of what the documents do not answer (in italics)."""
+    found = []
+    for line in answer.splitlines()[1:]:
+        text = line.strip().lstrip("-*+ ").strip()
+        if not text or text.startswith(("#", "|", "_")):
+            continue
+        found += [s for s in sentences(text) if len(s.split()) >= MIN_CLAIM_WORDS]
+    return found
 
 
-def _why(evidence: Evidence, part: int, missing_terms: dict[int, list[str]]) -> str:
-    if part in evidence.gap_reasons:
-        return evidence.gap_reasons[part]
-    if missing_terms.get(part):
-        return "no document passage covers: " + ", ".join(missing_terms[part])
-    return "no document passage matches this part of the question"
+def _uncited(answer: str) -> list[Gap]:
+    return [
+        Gap("uncited_sentence", claim[:SHOWN_CHARS], "the sentence cites no evidence")
+        for claim in _claims(answer)
+        if not CITATION.search(claim)
+    ]
 
 
-def find_gaps(evidence: Evidence, markdown: str, missing_terms: dict[int, list[str]]) -> list[Gap]:
+def _cites_nothing_for(evidence: Evidence, part: int, cited: set[str]) -> bool:
+    """True when the answer cites neither a passage that serves the part nor any data row."""
+    served = {str(source.number) for source in evidence.sources_for(part)}
+    return not served & cited and not any(label.startswith("D") for label in cited)
+
+
+def find_gaps(evidence: Evidence, markdown: str) -> list[Gap]:
     gaps = [
-        Gap("unanswered_part", evidence.parts[part], _why(evidence, part, missing_terms))
-        for part in sorted(evidence.unanswered_parts)
+        Gap("unanswered_part", evidence.parts[part], reason)
+        for part, reason in sorted(evidence.gap_reasons.items())
     ]
     answer = markdown.split("\n## Sources", 1)[0]
     cited = cited_labels(answer)
@@ -52,7 +50,13 @@ def find_gaps(evidence: Evidence, markdown: str, missing_terms: dict[int, list[s
         Gap("broken_citation", f"[{label}]", "the answer cites evidence that does not exist")
         for label in sorted(cited - known)
     ]
-    answered = len(evidence.unanswered_parts) < len(evidence.parts)
+    answered = [part for part in range(len(evidence.parts)) if part not in evidence.gap_reasons]
     if answered and not cited & known:
         gaps.append(Gap("uncited_answer", "answer", "the answer cites none of the evidence"))
-    return gaps
+    elif len(evidence.parts) > 1:
+        gaps += [
+            Gap("unanswered_part", evidence.parts[part], "the answer cites no evidence for this part")
+            for part in answered
+            if _cites_nothing_for(evidence, part, cited & known)
+        ]
+    return gaps + _uncited(answer)

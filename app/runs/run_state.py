@@ -48,6 +48,7 @@ class GapKind(StrEnum):
     UNANSWERED_PART = "unanswered_part"
     BROKEN_CITATION = "broken_citation"
     UNCITED_ANSWER = "uncited_answer"
+    UNCITED_SENTENCE = "uncited_sentence"
     OTHER = "other"
 
 

@@ -1,8 +1,9 @@
-"""A part that asks for a year or a quantity is answered only by a statement that gives it."""
+"""Whether each part is answered: by a statement giving the asked year or quantity, by a data
+row about it, by an aggregate; never when it names a word the documents do not use."""
 
 from __future__ import annotations
 
-from app.modules.asked_facts import missing_asked_facts
+from app.modules.asked_facts import part_gaps
 from app.modules.search.text import keywords
 from app.modules.sql.figures import SqlEvidence, SqlQuery
 from app.modules.writers.evidence import Evidence, Source
@@ -19,14 +20,14 @@ def evidence(question: str, texts: list[str], rows: list[list[object]] | None = 
 def test_a_year_no_statement_gives_is_a_gap_even_beside_related_sentences() -> None:
     related = ["All city buses are electric or hydrogen by 2030.", "Rail frequency doubles by 2029."]
     asked = evidence("How many electric buses did the region buy in 2019?", related)
-    assert missing_asked_facts(asked) == {0: "no passage or data row gives this for 2019"}
+    assert part_gaps(asked) == {0: "no passage or data row gives this for 2019"}
 
 
 def test_a_data_row_about_the_part_gives_its_year() -> None:
     question = "What is the Home Retrofit Programme budget in 2027?"
-    assert missing_asked_facts(evidence(question, [], [["Home Retrofit Programme", 2027, 150.0]])) == {}
+    assert part_gaps(evidence(question, [], [["Home Retrofit Programme", 2027, 150.0]])) == {}
     other_programme = [["Clean Transport Plan", 2027, 190.0]]
-    assert missing_asked_facts(evidence(question, [], other_programme)) == {
+    assert part_gaps(evidence(question, [], other_programme)) == {
         0: "no passage or data row gives this for 2027"
     }
 
@@ -36,6 +37,24 @@ def test_how_many_needs_a_number_next_to_the_terms_words_count_too() -> None:
     said = evidence(
         question, ["An independent Climate Advisory Council of nine experts reviews the strategy."]
     )
-    assert missing_asked_facts(said) == {}
+    assert part_gaps(said) == {}
     unsaid = evidence(question, ["The Climate Advisory Council reviews the strategy and advises experts."])
-    assert missing_asked_facts(unsaid) == {0: "no passage or data row states the number asked for"}
+    assert part_gaps(unsaid) == {0: "no passage or data row states the number asked for"}
+
+
+def test_a_word_the_documents_never_use_makes_the_part_a_gap_whatever_else_matches() -> None:
+    question = "Who is the head of the Regional Climate Office?"
+    found = evidence(question, ["The Regional Climate Office coordinates the initiatives."])
+    found.weights = {"head": 0.0, "regional": 1.0, "climate": 0.5, "office": 2.0}
+    assert part_gaps(found) == {0: "the documents never mention: head"}
+    found.weights["head"] = 3.0  # the documents use the word somewhere: the sentence answers
+    assert part_gaps(found) == {}
+
+
+def test_an_aggregate_answers_the_part_that_asks_for_it() -> None:
+    question = "Which programme has the largest budget in 2027?"
+    found = evidence(question, [])
+    assert part_gaps(found) == {0: "no passage or data row gives this for 2027"}
+    total = SqlQuery("db", "t", "SELECT", [], ["programme"], [["Green Investment Fund"]], score=1000)
+    found.sql = SqlEvidence(["db"], [total])
+    assert part_gaps(found) == {}

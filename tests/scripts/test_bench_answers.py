@@ -13,7 +13,7 @@ from tests.support.server import REPO_ROOT
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
 from answer_questions import QUESTIONS, Question
-from bench_answers import run, score
+from bench_answers import precision, run, score
 
 PINNED = [question for question in QUESTIONS if question.pinned]
 
@@ -30,3 +30,8 @@ def test_a_pinned_question_keeps_its_facts_and_its_gap_decision(question: Questi
     assert result.facts_found == result.facts, result.answer
     assert result.gap_right, result.answer
     assert not any(bad.lower() in result.answer.lower() for bad in question.forbidden), result.answer
+
+
+def test_the_answers_stay_on_topic_over_the_whole_question_set(tmp_path: Path) -> None:
+    scores = [score(question, run(question, tmp_path)) for question in QUESTIONS]
+    assert precision(scores) >= 0.9, [s.answer for s in scores if s.on_topic < s.sentences]

@@ -15,15 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from app.config import Settings
-from app.modules.asked_facts import missing_asked_facts
+from app.modules.asked_facts import part_gaps
 from app.modules.citations import explain_citations
 from app.modules.contract import Gap, PipelineResult, RunContext
 from app.modules.feedback import parse_feedback
+from app.modules.relevance import term_weights
 from app.modules.search.passage_index import PassageIndex, index_path_for
+from app.modules.search.synonyms import synonyms
 from app.modules.search.text import keywords, question_parts
 from app.modules.sql.aggregates import find_aggregate
 from app.modules.sql.figures import find_rows
-from app.modules.validation import find_gaps, unanswered_parts
+from app.modules.validation import find_gaps
 from app.modules.writers.evidence import Draft, Evidence, Source, Writer
 from app.modules.writers.extractive import ExtractiveWriter
 from app.modules.writers.llm import PAYLOAD_DIR, LlmSettings, LlmWriter
@@ -72,7 +74,6 @@ class _Run:
             "stage_timings": "run.json (stages)",
         }
         self.stage = ""
-        self.missing_terms: dict[int, list[str]] = {}
 
     def enter(self, stage: str, message: str) -> None:
         if self.ctx.should_stop():
@@ -99,7 +100,7 @@ class AnswerPipeline:
             run.bundle["writer"] = draft.writer
             explain_citations(run.bundle, draft.markdown)
             run.enter("validate", "checking what the answer supports")
-            gaps = find_gaps(evidence, draft.markdown, run.missing_terms)
+            gaps = find_gaps(evidence, draft.markdown)
             run.enter("save", "assembling the answer and its evidence")
         except StopRequestedError as stop:
             partial = draft.markdown if draft is not None else None
@@ -118,8 +119,6 @@ class AnswerPipeline:
             evidence = self._retrieve(index, ctx)
         finally:
             index.close()
-        run.missing_terms = unanswered_parts(evidence)
-        evidence.unanswered_parts = set(run.missing_terms)
         run.bundle["passages"] = [source.as_dict() for source in evidence.sources]
         run.enter("sql", "querying the data folder" if ctx.options.enable_sql else "SQL not requested")
         if ctx.options.enable_sql:
@@ -140,10 +139,8 @@ class AnswerPipeline:
             }
         else:
             run.bundle["sql"] = {"enabled": False, "databases": [], "queries": []}
-        # A part asking for a year or a quantity that nothing gives is not answered: the writer
-        # says so instead of listing loosely related sentences.
-        evidence.gap_reasons = missing_asked_facts(evidence)
-        evidence.unanswered_parts |= set(evidence.gap_reasons)
+        # A part nothing answers is said to be unanswered, not filled with loosely related text.
+        evidence.gap_reasons = part_gaps(evidence)
         run.bundle["question_parts"] = [
             {"text": part, "keywords": terms, "answered": i not in evidence.unanswered_parts}
             for i, (part, terms) in enumerate(zip(evidence.parts, evidence.part_terms, strict=True))
@@ -156,7 +153,12 @@ class AnswerPipeline:
         part_terms = [keywords(part) for part in parts]
         # "focus on <terms>" searches with them too (gaps are still judged on the question alone).
         focus = list(feedback.focus_on) if feedback else []
-        searched = [[*terms, *(word for word in focus if word not in terms)] for terms in part_terms]
+        # A question's words, the words that may stand for them ("rubbish dump": landfill) and
+        # the feedback's focus are all searched for.
+        searched = [
+            list(dict.fromkeys([*terms, *(w for t in terms for w in sorted(synonyms(t))), *focus]))
+            for terms in part_terms
+        ]
         sources: list[Source] = []
         seen: dict[int, Source] = {}
         label = ctx.options.markdown_path.name
@@ -183,7 +185,9 @@ class AnswerPipeline:
                 )
                 seen[hit.passage_id] = source
                 sources.append(source)
-        return Evidence(ctx.options.question, parts, part_terms, sources, feedback=feedback)
+        asked = {term for terms in part_terms for term in terms} | set(focus)
+        weights = term_weights(sorted(asked), index.frequency, index.passage_count())
+        return Evidence(ctx.options.question, parts, part_terms, sources, feedback=feedback, weights=weights)
 
     def _writer(self, ctx: RunContext) -> Writer:
         if self.config.llm is None:

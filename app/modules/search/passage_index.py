@@ -168,6 +168,16 @@ class PassageIndex:
         )
         return True
 
+    def passage_count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM passages").fetchone()[0])
+
+    def frequency(self, term: str) -> int:
+        """How many passages use the term (any form of it, as the index stems words)."""
+        found = self._conn.execute(
+            "SELECT COUNT(*) FROM passages_fts WHERE passages_fts MATCH ?", (fts_query([term]),)
+        )
+        return int(found.fetchone()[0])
+
     def search(self, terms: list[str], limit: int = 8) -> list[Hit]:
         """The best passages for the terms, best first; score is -BM25 (higher is better)."""
         if not terms:

@@ -12,16 +12,39 @@ STOPWORDS = frozenset(
     should so some such than that the their theirs them then there these they this those through
     to too under until up very was we were what when where which while who whom why will with
     would you your yours main key major tell give list describe explain show please much many
-    does do did there what's whats kind kinds type types way ways""".split()
+    does do did there what's whats kind kinds type types way ways get got getting sit happen
+    happened big bigger biggest small smaller smallest large larger largest high higher highest
+    compare compared comparison come came per every""".split()
 )
+# Past forms a question uses ("led by", "paid for") that a light stem cannot bring back.
+IRREGULAR = {
+    "led": "lead",
+    "paid": "pay",
+    "bought": "buy",
+    "sold": "sell",
+    "spent": "spend",
+    "built": "build",
+}
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
 _PART_SPLIT = re.compile(r"\?\s+|;\s*|\s+and\s+(?=(?:what|how|when|where|which|who|why)\b)", re.I)
+# "Which is larger, A or B?", "Compare A with B", "How do A and B compare?": two things asked.
+_COMPARISONS = (
+    re.compile(r"^\s*which\b[^,]*,\s*(?P<a>.+?)\s+or\s+(?P<b>.+?)[\s?.]*$", re.I),
+    re.compile(r"^\s*compare\s+(?P<a>.+?)\s+(?:with|to|and|against)\s+(?P<b>.+?)[\s?.]*$", re.I),
+    re.compile(r"^\s*how (?:do|does)\s+(?P<a>.+?)\s+and\s+(?P<b>.+?)\s+compare\b[\s?.]*$", re.I),
+)
+# "What grants exist for heat pumps and for insulation?": the same question about two things.
+_DISTRIBUTED = re.compile(
+    r"^(?P<head>.+?\b(?P<prep>for|of|in|on|about|to))\s+(?P<a>.+?)\s+and\s+(?P=prep)\s+(?P<b>.+?)[\s?.]*$",
+    re.I,
+)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 
 
 def normalise(word: str) -> str:
     """A light stem so that 'targets' finds 'target' and 'funding' finds 'funded' less often."""
     word = word.lower().strip("'-")
+    word = IRREGULAR.get(word, word)
     for suffix, keep in (("ies", "y"), ("sses", "ss"), ("s", "")):
         if word.endswith(suffix) and len(word) > len(suffix) + 2 and not word.endswith("ss"):
             return word[: -len(suffix)] + keep
@@ -42,7 +65,15 @@ def keywords(text: str) -> list[str]:
 
 
 def question_parts(question: str) -> list[str]:
-    """The separate things a question asks ('What are X? How is Y funded?' -> two parts)."""
+    """The separate things a question asks ('What are X? How is Y funded?' -> two parts; 'Which
+    is larger, X or Y?' -> X and Y)."""
+    for comparison in _COMPARISONS:
+        match = comparison.match(question)
+        if match and keywords(match["a"]) and keywords(match["b"]):
+            return [match["a"].strip(" ,"), match["b"].strip(" ,")]
+    distributed = _DISTRIBUTED.match(question)
+    if distributed and keywords(distributed["a"]) and keywords(distributed["b"]):
+        return [f"{distributed['head']} {distributed['a']}", f"{distributed['head']} {distributed['b']}"]
     parts = [part.strip(" ?.;,") for part in _PART_SPLIT.split(question.strip())]
     parts = [part for part in parts if keywords(part)]
     return parts or [question.strip()]

@@ -27,6 +27,7 @@ class SqlQuery:
     columns: list[str]
     rows: list[list[Any]]
     score: int = 0  # how many of the question's terms the rows match (not shown as a column)
+    answer: str | None = None  # for an aggregate, the sentence that states its result
 
     @property
     def best_score(self) -> int:
@@ -40,6 +41,7 @@ class SqlQuery:
             "params": self.params,
             "columns": self.columns,
             "rows": self.rows,
+            **({"answer": self.answer} if self.answer else {}),
         }
 
 
@@ -54,6 +56,15 @@ class SqlEvidence:
         found = [query for query in self.queries if query.rows]
         best = max((query.best_score for query in found), default=0)
         return [query for query in found if query.best_score == best]
+
+
+def format_value(value: Any) -> str:
+    """Clean numbers (175, 1,285, 2.8; years stay 2026, not 2,026) and text as it is."""
+    if isinstance(value, float):
+        return f"{int(value):,}" if value.is_integer() else f"{value:,}"
+    if isinstance(value, int) and not 1900 <= value <= 2100:
+        return f"{value:,}"
+    return str(value)
 
 
 def quote_identifier(name: str) -> str:

@@ -52,10 +52,16 @@ class Evidence:
     parts: list[str]
     part_terms: list[list[str]]
     sources: list[Source]
-    unanswered_parts: set[int] = field(default_factory=set)
     sql: SqlEvidence | None = None
     feedback: Feedback | None = None  # on the parent's answer, for a regenerated run
-    gap_reasons: dict[int, str] = field(default_factory=dict)  # why a part is unanswered, if not for terms
+    gap_reasons: dict[int, str] = field(default_factory=dict)  # the parts not answered, and why
+    # How much each question term weighs (rarer in the documents: more); 0 for a word they never
+    # use; a term missing here weighs 1.
+    weights: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def unanswered_parts(self) -> set[int]:
+        return set(self.gap_reasons)
 
     def sources_for(self, part: int) -> list[Source]:
         return [source for source in self.sources if source.serves(part)]

@@ -5,45 +5,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from app.modules.search.text import sentences, words
-from app.modules.writers.evidence import SQL_ROWS_SHOWN, Draft, Evidence, Source, sources_section
-
-SOURCES_PER_PART = 4
-SENTENCES_PER_SOURCE = 2
-BULLETS_PER_PART = 6
-# Sources scoring below this share of a part's best source add noise, not support.
-MIN_RELATIVE_SCORE = 0.4
-
-
-def _best_sentences(source: Source, terms: set[str]) -> list[str]:
-    scored = []
-    for position, sentence in enumerate(sentences(source.text)):
-        overlap = len(terms & set(words(sentence)))
-        if overlap and len(sentence) > 20:
-            scored.append((-overlap, position, sentence))
-    scored.sort()
-    return [sentence for _, _, sentence in scored[:SENTENCES_PER_SOURCE]]
+from app.modules.asked_facts import aggregate_for, document_answers
+from app.modules.sql.figures import format_value
+from app.modules.writers.evidence import SQL_ROWS_SHOWN, Draft, Evidence, sources_section
 
 
 def _part_bullets(evidence: Evidence, part: int) -> list[str]:
-    terms = set(evidence.part_terms[part])
-    if evidence.feedback is not None:
-        terms |= set(evidence.feedback.focus_on)  # "focus on <terms>": their sentences come first
-    bullets: list[str] = []
-    seen: set[str] = set()
-    sources = evidence.sources_for(part)[:SOURCES_PER_PART]
-    best = max((source.score for source in sources), default=0.0)
+    total = aggregate_for(evidence, part)
+    if total is not None and total.answer:  # the figure asked for is computed from the data
+        return [f"- {total.answer} [D{evidence.sql.matches.index(total) + 1}]"] if evidence.sql else []
     feedback = evidence.feedback
-    for source in sources:
-        if source.score < best * MIN_RELATIVE_SCORE:
-            continue
-        for sentence in _best_sentences(source, terms):
-            if feedback is not None and feedback.leaves_out_sentence(sentence):
-                continue  # "leave out <topic>"
-            if sentence not in seen:
-                seen.add(sentence)
-                bullets.append(f"- {sentence} [{source.number}]")
-    return bullets[:BULLETS_PER_PART]
+    focus = feedback.focus_on if feedback is not None else ()  # "focus on <terms>": said first
+    bullets = [
+        f"- {found.sentence} [{found.source.number}]"
+        for found in document_answers(evidence, part, focus)
+        # "leave out <topic>"
+        if feedback is None or not feedback.leaves_out_sentence(found.sentence)
+    ]
+    if not bullets and evidence.sql is not None and evidence.sql.matches:
+        # Answered by the data alone (the part's year or figure is in no passage).
+        bullets.append(f"- The data below answers this: table `{evidence.sql.matches[0].table}` [D1].")
+    return bullets
 
 
 def _sql_section(evidence: Evidence) -> list[str]:
@@ -61,12 +43,7 @@ def _sql_section(evidence: Evidence) -> list[str]:
 
 
 def _cell(value: Any) -> str:
-    """Clean numbers (175, 1,285, 2.8) and text without table breaks."""
-    if isinstance(value, float):
-        return f"{int(value):,}" if value.is_integer() else f"{value:,}"
-    if isinstance(value, int) and not 1900 <= value <= 2100:  # years stay 2026, not 2,026
-        return f"{value:,}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return format_value(value).replace("|", "\\|").replace("\n", " ")
 
 
 class ExtractiveWriter:

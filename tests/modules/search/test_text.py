@@ -20,5 +20,31 @@ def test_questions_asking_several_things_are_split_into_parts() -> None:
     assert question_parts("Heat pumps and insulation grants?") == ["Heat pumps and insulation grants"]
 
 
+def test_a_comparison_asks_for_each_of_the_things_it_compares() -> None:
+    assert question_parts("Which is larger, the solar target or the offshore wind target?") == [
+        "the solar target",
+        "the offshore wind target",
+    ]
+    assert question_parts("Compare the transition fund with the first green bond.") == [
+        "the transition fund",
+        "the first green bond",
+    ]
+    assert question_parts("How do the heat pump grant and the apprenticeship payment compare?") == [
+        "the heat pump grant",
+        "the apprenticeship payment",
+    ]
+
+
+def test_one_question_about_two_things_is_asked_of_each() -> None:
+    assert question_parts("What grants exist for heat pumps and for insulation?") == [
+        "What grants exist for heat pumps",
+        "What grants exist for insulation",
+    ]
+
+
+def test_past_forms_a_light_stem_cannot_bring_back_are_mapped() -> None:
+    assert keywords("How many programmes are led by the agency?") == ["programme", "lead", "agency"]
+
+
 def test_sentences_are_split_on_sentence_ends() -> None:
     assert sentences("One thing. Two things!\nThree") == ["One thing.", "Two things!", "Three"]

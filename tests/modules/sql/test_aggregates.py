@@ -55,6 +55,27 @@ def test_largest_smallest_total_and_count_come_from_the_table_the_question_names
     assert ask(data_dir, "How many programmes are led by the Energy Agency?") == [[2]]
 
 
+def test_totals_and_counts_per_year_are_grouped_by_the_year_column(data_dir: Path) -> None:
+    assert aggregate_shape("How much is spent per year?") == "sum"
+    assert ask(data_dir, "What is the total budget per year?") == [[2026, 60.0, 3], [2027, 52.0, 2]]
+    assert ask(data_dir, "How many programme budgets are there each year?") == [[2026, 3], [2027, 2]]
+
+
+def test_an_aggregate_states_its_result_as_a_sentence(data_dir: Path) -> None:
+    def answer(question: str) -> str | None:
+        years = [int(word) for word in question.replace("?", "").split() if word.isdigit()]
+        found = find_aggregate(data_dir, question, keywords(question), years)
+        return found.answer if found else None
+
+    assert (
+        answer("How many programmes are led by the Energy Agency?") == "2 programmes matching energy, agency."
+    )
+    assert answer("What is the total budget per year?") == "Total amount per year: 2026: 60; 2027: 52."
+    assert (
+        answer("Which programme has the largest budget in 2026?") == "Largest amount in 2026: Wind Parks, 30."
+    )
+
+
 def test_a_question_of_another_shape_or_without_rows_gets_no_aggregate(data_dir: Path) -> None:
     assert (
         find_aggregate(data_dir, "What is the budget of Solar Roofs?", ["budget", "solar", "roof"], [])
