@@ -65,6 +65,20 @@ QUESTIONS: tuple[Question, ...] = (
         ("circular-economy.md",),
         pinned=True,
     ),
+    Question(
+        "single fact",
+        "How far apart are fast chargers on regional highways?",
+        ("60 kilometres",),
+        ("clean-transport.md",),
+        pinned=True,
+    ),
+    Question(
+        "single fact",
+        "When is the annual progress report published?",
+        ("June",),
+        ("monitoring-reporting.md",),
+        pinned=True,
+    ),
     # -- multi-part ---------------------------------------------------------------------------
     Question(
         "multi-part",
@@ -101,6 +115,13 @@ QUESTIONS: tuple[Question, ...] = (
         ("forest-restoration.md",),
         pinned=True,
     ),
+    Question(
+        "multi-part",
+        "How long do green job courses last and what do employers get for apprenticeships?",
+        ("six weeks", "4,000 euro"),
+        ("green-skills.md",),
+        pinned=True,
+    ),
     # -- number / date / amount -----------------------------------------------------------------
     Question(
         "number",
@@ -135,6 +156,20 @@ QUESTIONS: tuple[Question, ...] = (
         "How much total public funding is planned for the climate strategy?",
         ("4.2 billion euro",),
         ("climate-strategy-overview.md",),
+        pinned=True,
+    ),
+    Question(
+        "number",
+        "How many kilometres of protected cycle paths will be built?",
+        ("400 kilometres",),
+        ("clean-transport.md",),
+        pinned=True,
+    ),
+    Question(
+        "number",
+        "What share of the cost of street trees does the region pay?",
+        ("70%",),
+        ("urban-greening.md",),
         pinned=True,
     ),
     # -- SQL lookup by year ---------------------------------------------------------------------
@@ -227,6 +262,22 @@ QUESTIONS: tuple[Question, ...] = (
         sql=True,
         pinned=True,
     ),
+    Question(
+        "sql aggregate",
+        "Which programmes have a budget over 200 in 2027?",
+        ("Green Investment Fund (250)", "Renewable Power Programme (210)"),
+        ("sql",),
+        sql=True,
+        pinned=True,
+    ),
+    Question(  # held out once: it found that "does" was read as a word ("doe")
+        "sql aggregate",
+        "How many programmes does the Regional Treasury lead?",
+        ("1 programme",),
+        ("sql",),
+        sql=True,
+        pinned=True,
+    ),
     # -- comparison across two documents ----------------------------------------------------------
     Question(
         "comparison",
@@ -263,6 +314,13 @@ QUESTIONS: tuple[Question, ...] = (
         ("methane-reduction.md", "climate-strategy-overview.md"),
         pinned=True,
     ),
+    Question(
+        "comparison",
+        "Which is bigger, the canopy target or the recycling target for 2030?",
+        ("30%", "65%"),
+        ("urban-greening.md", "circular-economy.md"),
+        pinned=True,
+    ),
     # -- paraphrase (no shared keywords with the documents) --------------------------------------
     Question(
         "paraphrase",
@@ -276,6 +334,7 @@ QUESTIONS: tuple[Question, ...] = (
         "What happens to money collected from fuel sellers?",
         ("climate dividend",),
         ("carbon-pricing.md",),
+        pinned=True,
     ),
     Question(
         "paraphrase",
@@ -298,6 +357,27 @@ QUESTIONS: tuple[Question, ...] = (
         ("urban-greening.md",),
         pinned=True,
     ),
+    Question(
+        "paraphrase",
+        "Who checks the figures on greenhouse gases?",
+        ("national statistics office",),
+        ("monitoring-reporting.md",),
+        pinned=True,
+    ),
+    Question(
+        "paraphrase",
+        "What happens if a sector keeps failing its limits?",
+        ("additional measures",),
+        ("monitoring-reporting.md",),
+        pinned=True,
+    ),
+    Question(
+        "paraphrase",
+        "Where can people leave their bikes safely?",
+        ("bicycle parking",),
+        ("clean-transport.md",),
+        pinned=True,
+    ),
     # -- unanswerable from these documents -------------------------------------------------------
     Question("unanswerable", "What is the price of bananas in Tokyo?", gaps=True, pinned=True),
     Question("unanswerable", "How many electric buses did the region buy in 2019?", gaps=True, pinned=True),
@@ -311,4 +391,83 @@ QUESTIONS: tuple[Question, ...] = (
     Question("unanswerable", "Who is the head of the Regional Climate Office?", gaps=True, pinned=True),
     Question("unanswerable", "What is the recipe for chocolate cake?", gaps=True, pinned=True),
     Question("unanswerable", "How much nuclear power capacity is planned?", gaps=True, pinned=True),
+    Question("unanswerable", "How many ferries does the region operate?", gaps=True, pinned=True),
+    Question("unanswerable", "What is the carbon price in 2035?", gaps=True, pinned=True),
+    Question("unanswerable", "Who chairs the Climate Advisory Council?", gaps=True, pinned=True),
+)
+
+# Written after the pipeline was tuned on QUESTIONS, and never tuned on: `bench_answers.py
+# --held-out` reports how the pipeline does on questions it was not shaped by.  Move a question
+# into QUESTIONS (and write new held-out ones) before changing the pipeline because of it.
+HELD_OUT: tuple[Question, ...] = (
+    Question(
+        "single fact", "How long is the hydrogen pipeline?", ("120-kilometre",), ("industrial-hydrogen.md",)
+    ),
+    Question(
+        "single fact",
+        "How early does the flood warning system alert residents?",
+        ("48 hours",),
+        ("flood-defence.md",),
+    ),
+    Question(
+        "single fact",
+        "What share of public forest is set aside as wilderness?",
+        ("Ten percent",),
+        ("forest-restoration.md",),
+    ),
+    Question(
+        "number",
+        "How much do farmers get per farm for reducing livestock methane?",
+        ("2,000 euro",),
+        ("methane-reduction.md",),
+    ),
+    Question(
+        "number",
+        "What interest rate do cooperatives pay on fund loans?",
+        ("1% interest",),
+        ("community-energy.md",),
+    ),
+    Question(
+        "multi-part",
+        "What share must new wind farms offer locally, and how many cooperatives are targeted?",
+        ("20%", "300 active cooperatives"),
+        ("community-energy.md",),
+    ),
+    Question(
+        "multi-part",
+        "How many homes will be retrofitted and how many heat pumps installed?",
+        ("120,000 homes", "80,000 heat pumps"),
+        ("building-retrofit.md",),
+    ),
+    Question("paraphrase", "What happens to food scraps?", ("composted",), ("methane-reduction.md",)),
+    Question("paraphrase", "How are seaside towns kept dry?", ("raised dikes",), ("flood-defence.md",)),
+    Question(
+        "paraphrase",
+        "What help is there for fixing broken appliances?",
+        ("repair bonus",),
+        ("circular-economy.md",),
+    ),
+    Question(
+        "comparison",
+        "Which is larger, the electrolyser capacity or the cooperatives' capacity target?",
+        ("500 megawatts", "800 megawatts"),
+        ("industrial-hydrogen.md", "community-energy.md"),
+    ),
+    Question(
+        "sql by year",
+        "What was the budget of the Community Energy Cooperatives in 2026?",
+        ("15",),
+        ("sql",),
+        sql=True,
+    ),
+    Question(
+        "sql aggregate",
+        "How many programmes are in the energy sector?",
+        ("3 programmes",),
+        ("sql",),
+        sql=True,
+    ),
+    Question("unanswerable", "How many wind turbines were built in 2024?", gaps=True),
+    Question("unanswerable", "What is the salary of a climate advisor?", gaps=True),
+    Question("unanswerable", "Which airport will be closed?", gaps=True),
 )

@@ -26,7 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
-from answer_questions import QUESTIONS, Question  # noqa: E402
+from answer_questions import HELD_OUT, QUESTIONS, Question  # noqa: E402
 
 from app.modules.contract import PipelineResult, RunContext, RunOptions  # noqa: E402
 from app.modules.orchestrator.module import AnswerPipeline, PipelineConfig  # noqa: E402
@@ -82,8 +82,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--category", help="only this category")
     parser.add_argument("--show", action="store_true", help="print each answer that misses something")
+    parser.add_argument(
+        "--held-out", action="store_true", help="the questions the pipeline was never tuned on"
+    )
     args = parser.parse_args()
-    questions = [q for q in QUESTIONS if args.category in (None, q.category)]
+    questions = [q for q in (HELD_OUT if args.held_out else QUESTIONS) if args.category in (None, q.category)]
     rows: dict[str, list[Score]] = defaultdict(list)
     with tempfile.TemporaryDirectory(prefix="runlane-answers-") as tmp:
         for question in questions:
@@ -92,7 +95,8 @@ def main() -> None:
             missed = result.facts_found < result.facts or not result.gap_right
             if args.show and (missed or result.on_topic < result.sentences):
                 print(f"--- {question.category}: {question.question}\n{result.answer}\n")
-    print(f"{len(questions)} questions over the bundled documents and data (default pipeline)\n")
+    kind = "held-out questions" if args.held_out else "questions"
+    print(f"{len(questions)} {kind} over the bundled documents and data (default pipeline)\n")
     print("| category | questions | fact recall | sentence precision | gap decisions |")
     print("|---|---|---|---|---|")
     everything: list[Score] = []

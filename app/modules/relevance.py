@@ -37,7 +37,11 @@ NUMBER_WORDS = frozenset(
     "one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty "
     "fifty hundred thousand million billion".split()
 )
-ASKS_QUANTITY = re.compile(r"^\s*(?:by\s+)?how (?:many|much|big|large|long|high|far)\b", re.IGNORECASE)
+ASKS_QUANTITY = re.compile(r"^\s*(?:by\s+)?how (?:many|much|big|large|long|high|far|often)\b", re.IGNORECASE)
+MONTH = re.compile(
+    r"\b(?:january|february|march|april|may|june|july|august|september|october|november|december)\b",
+    re.IGNORECASE,
+)
 ASKS_DATE = re.compile(r"^\s*(?:when|by when|in which year|what year)\b", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
 
@@ -55,7 +59,8 @@ def term_weights(terms: Iterable[str], frequency: Callable[[str], int], total: i
     common synonym, and 0 when neither it nor a synonym occurs (the documents cannot say it)."""
     weights: dict[str, float] = {}
     for term in terms:
-        count = frequency(term) or max((frequency(word) for word in synonyms(term)), default=0)
+        plain = frequency(term) or (frequency(term[:-1]) if term.endswith("e") and len(term) > 3 else 0)
+        count = plain or max((frequency(word) for word in synonyms(term)), default=0)
         weights[term] = math.log(1 + total / count) if count else 0.0
     return weights
 
@@ -68,8 +73,16 @@ class Candidate:
     own: float  # from the sentence alone
 
 
+def forms(term: str) -> set[str]:
+    """The stems a term may appear as: a light plural stem leaves "gases" as "gase"."""
+    found = {stem(term)}
+    if term.endswith("e") and len(term) > 3:
+        found.add(stem(term[:-1]))
+    return found
+
+
 def _said(term: str, said: set[str]) -> float:
-    if stem(term) in said:
+    if forms(term) & said:
         return 1.0
     return SYNONYM_WEIGHT if any(stem(word) in said for word in synonyms(term)) else 0.0
 
@@ -96,7 +109,7 @@ def states_asked(part: str, text: str) -> bool:
     if kind == "year":
         return all(year in text for year in YEAR.findall(part))
     if kind == "date":
-        return bool(YEAR.search(text))
+        return bool(YEAR.search(text) or MONTH.search(text))
     return states_quantity(text) if kind == "quantity" else True
 
 
@@ -150,21 +163,21 @@ def answering_sentences(
     one, at most SENTENCES_PER_SOURCE from one passage, best first.  With `min_own`, only those
     that say that share of the part's weight themselves (not through their heading)."""
     extra_terms = tuple(extra_terms)
+    found = [c for c in _stating(evidence, part, extra_terms) if c.own >= min_own]
+    if not found:
+        return []
+    if found[0].score < WEAK_MATCH:
+        found = _with_passage_rank(found)
     leading = leading_files(evidence, extra_terms)
     found = sorted(
         (
             dataclasses.replace(
                 c, score=c.score * (1.0 if c.source.file in leading else OTHER_DOCUMENT_FACTOR)
             )
-            for c in _stating(evidence, part, extra_terms)
-            if c.own >= min_own
+            for c in found
         ),
         key=lambda c: -c.score,  # stable: ties keep their order
     )
-    if not found:
-        return []
-    if found[0].score < WEAK_MATCH:
-        found = _with_passage_rank(found)
     floor = max(FLOOR, RELATIVE_FLOOR * found[0].score)
     chosen: list[Candidate] = []
     per_source: dict[int, int] = {}

@@ -39,8 +39,8 @@ def _cites_nothing_for(evidence: Evidence, part: int, cited: set[str]) -> bool:
 
 def find_gaps(evidence: Evidence, markdown: str) -> list[Gap]:
     gaps = [
-        Gap("unanswered_part", evidence.parts[part], reason)
-        for part, reason in sorted(evidence.gap_reasons.items())
+        Gap("unanswered_part", evidence.parts[part], gap.reason)
+        for part, gap in sorted(evidence.part_gaps.items())
     ]
     answer = markdown.split("\n## Sources", 1)[0]
     cited = cited_labels(answer)
@@ -50,7 +50,7 @@ def find_gaps(evidence: Evidence, markdown: str) -> list[Gap]:
         Gap("broken_citation", f"[{label}]", "the answer cites evidence that does not exist")
         for label in sorted(cited - known)
     ]
-    answered = [part for part in range(len(evidence.parts)) if part not in evidence.gap_reasons]
+    answered = [part for part in range(len(evidence.parts)) if part not in evidence.part_gaps]
     if answered and not cited & known:
         gaps.append(Gap("uncited_answer", "answer", "the answer cites none of the evidence"))
     elif len(evidence.parts) > 1:

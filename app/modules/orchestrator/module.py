@@ -140,9 +140,14 @@ class AnswerPipeline:
         else:
             run.bundle["sql"] = {"enabled": False, "databases": [], "queries": []}
         # A part nothing answers is said to be unanswered, not filled with loosely related text.
-        evidence.gap_reasons = part_gaps(evidence)
+        evidence.part_gaps = part_gaps(evidence)
         run.bundle["question_parts"] = [
-            {"text": part, "keywords": terms, "answered": i not in evidence.unanswered_parts}
+            {
+                "text": part,
+                "keywords": terms,
+                "answered": i not in evidence.part_gaps,
+                "gap": evidence.part_gaps[i].as_dict() if i in evidence.part_gaps else None,
+            }
             for i, (part, terms) in enumerate(zip(evidence.parts, evidence.part_terms, strict=True))
         ]
         return evidence

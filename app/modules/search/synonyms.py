@@ -53,6 +53,12 @@ GROUPS = (
     "firm firms company companies business businesses",
     "close closes closed closure shut",
     "electricity power",
+    "fail fails failing failed miss misses missed",
+    "limit limits cap caps ceiling quota budget budgets",
+    "check checks checked verify verified review reviews audit audits monitor inspect",
+    "figure figures data statistics numbers",
+    "safe safely secure securely",
+    "leave park parking",
 )
 
 _STEMMER = snowballstemmer.stemmer("english")

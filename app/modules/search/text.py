@@ -14,7 +14,7 @@ STOPWORDS = frozenset(
     would you your yours main key major tell give list describe explain show please much many
     does do did there what's whats kind kinds type types way ways get got getting sit happen
     happened big bigger biggest small smaller smallest large larger largest high higher highest
-    compare compared comparison come came per every""".split()
+    compare compared comparison come came per every long far apart often soon""".split()
 )
 # Past forms a question uses ("led by", "paid for") that a light stem cannot bring back.
 IRREGULAR = {
@@ -58,8 +58,10 @@ def words(text: str) -> list[str]:
 def keywords(text: str) -> list[str]:
     """Content words of a question, in order, without repeats."""
     seen: dict[str, None] = {}
-    for word in words(text):
-        if word not in STOPWORDS and len(word) > 1:
+    for match in _WORD.finditer(text):
+        word = normalise(match.group())
+        # Both forms: "does" is a stopword, its light stem "doe" is not.
+        if word not in STOPWORDS and match.group().lower() not in STOPWORDS and len(word) > 1:
             seen.setdefault(word, None)
     return list(seen)
 

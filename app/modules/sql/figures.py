@@ -7,6 +7,7 @@ from the database's own catalogue, and every value from the request is a bound p
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,10 +53,31 @@ class SqlEvidence:
 
     @property
     def matches(self) -> list[SqlQuery]:
-        """The queries whose rows match the most terms (every query stays in `queries`)."""
+        """The queries whose rows match the most terms, less those whose every row another of
+        them shows too (a table beside the view that joins it); all stay in `queries`."""
         found = [query for query in self.queries if query.rows]
-        best = max((query.best_score for query in found), default=0)
-        return [query for query in found if query.best_score == best]
+        best_score = max((query.best_score for query in found), default=0)
+        best = [query for query in found if query.best_score == best_score]
+        return [query for query in best if not any(_shown_by(query, other) for other in best)]
+
+
+def is_id_column(name: str) -> bool:
+    return name.lower() == "id" or name.lower().endswith("_id")
+
+
+def shown_columns(query: SqlQuery) -> list[int]:
+    """The columns an answer shows: not bare ids, which say nothing to a reader."""
+    shown = [i for i, name in enumerate(query.columns) if not is_id_column(name)]
+    return shown or list(range(len(query.columns)))
+
+
+def _shown_by(query: SqlQuery, other: SqlQuery) -> bool:
+    keep = shown_columns(query)
+    if other is query or other.database != query.database or len(other.columns) <= len(keep):
+        return False
+    return all(
+        any(Counter(row[i] for i in keep) <= Counter(wider) for wider in other.rows) for row in query.rows
+    )
 
 
 def format_value(value: Any) -> str:

@@ -46,6 +46,17 @@ class Source:
         }
 
 
+@dataclass(frozen=True)
+class PartGap:
+    """Why a part of the question is not answered: a stable code and the words for people."""
+
+    code: str  # never_mentioned, year_not_given, number_not_given, date_not_given, not_answered
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "reason": self.reason}
+
+
 @dataclass
 class Evidence:
     question: str
@@ -54,14 +65,14 @@ class Evidence:
     sources: list[Source]
     sql: SqlEvidence | None = None
     feedback: Feedback | None = None  # on the parent's answer, for a regenerated run
-    gap_reasons: dict[int, str] = field(default_factory=dict)  # the parts not answered, and why
+    part_gaps: dict[int, PartGap] = field(default_factory=dict)  # the parts not answered, and why
     # How much each question term weighs (rarer in the documents: more); 0 for a word they never
     # use; a term missing here weighs 1.
     weights: dict[str, float] = field(default_factory=dict)
 
     @property
     def unanswered_parts(self) -> set[int]:
-        return set(self.gap_reasons)
+        return set(self.part_gaps)
 
     def sources_for(self, part: int) -> list[Source]:
         return [source for source in self.sources if source.serves(part)]
@@ -89,6 +100,13 @@ def cited_labels(answer: str) -> set[str]:
     return set(CITATION.findall(answer))
 
 
+def rows_said(count: int) -> str:
+    """ "1 row", "3 rows", or "8 of 9 rows" when the answer shows fewer than the query found."""
+    if count > SQL_ROWS_SHOWN:
+        return f"{SQL_ROWS_SHOWN} of {count:,} rows"
+    return "1 row" if count == 1 else f"{count:,} rows"
+
+
 def sources_section(evidence: Evidence, answer: str) -> str:
     """Only what the answer cites; the rest stays in the bundle, as considered but not cited."""
     cited = cited_labels(answer)
@@ -98,6 +116,6 @@ def sources_section(evidence: Evidence, answer: str) -> str:
         for number, query in enumerate(evidence.sql.matches, start=1):
             if f"D{number}" in cited:
                 lines.append(
-                    f"- [D{number}] `{query.database}` table `{query.table}` ({len(query.rows)} rows)"
+                    f"- [D{number}] `{query.database}` table `{query.table}` ({rows_said(len(query.rows))})"
                 )
     return "\n".join(lines) + "\n"

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from app.modules.asked_facts import aggregate_for, document_answers
-from app.modules.sql.figures import format_value
-from app.modules.writers.evidence import SQL_ROWS_SHOWN, Draft, Evidence, sources_section
+from app.modules.sql.figures import format_value, shown_columns
+from app.modules.writers.evidence import SQL_ROWS_SHOWN, Draft, Evidence, rows_said, sources_section
 
 
 def _part_bullets(evidence: Evidence, part: int) -> list[str]:
@@ -34,10 +34,13 @@ def _sql_section(evidence: Evidence) -> list[str]:
     lines = ["## Figures from the data", ""]
     for number, query in enumerate(evidence.sql.matches, start=1):
         lines += [f"Table `{query.table}` of `{query.database}` [D{number}]:", ""]
-        lines.append("| " + " | ".join(query.columns) + " |")
-        lines.append("|" + " --- |" * len(query.columns))
+        shown = shown_columns(query)  # the bundle keeps every column
+        lines.append("| " + " | ".join(query.columns[i] for i in shown) + " |")
+        lines.append("|" + " --- |" * len(shown))
         for row in query.rows[:SQL_ROWS_SHOWN]:
-            lines.append("| " + " | ".join(_cell(value) for value in row) + " |")
+            lines.append("| " + " | ".join(_cell(row[i]) for i in shown) + " |")
+        if len(query.rows) > SQL_ROWS_SHOWN:
+            lines += ["", f"_{rows_said(len(query.rows))} shown; the context bundle has them all._"]
         lines.append("")
     return lines
 

@@ -389,3 +389,7 @@ def test_a_fact_the_documents_do_not_give_is_a_gap_not_a_list_of_related_sentenc
     answer = _answer(result)
     assert "The documents do not answer this" in answer
     assert not [line for line in answer.splitlines() if line.startswith("- ")]  # no loosely related bullets
+    assert result.context_bundle is not None
+    [part] = result.context_bundle["question_parts"]
+    assert part["answered"] is False
+    assert part["gap"] == {"code": "year_not_given", "reason": "no passage or data row gives this for 2019"}

@@ -46,5 +46,9 @@ def test_past_forms_a_light_stem_cannot_bring_back_are_mapped() -> None:
     assert keywords("How many programmes are led by the agency?") == ["programme", "lead", "agency"]
 
 
+def test_a_stopword_is_dropped_before_its_stem_can_look_like_a_word() -> None:
+    assert keywords("How many programmes does the Treasury lead?") == ["programme", "treasury", "lead"]
+
+
 def test_sentences_are_split_on_sentence_ends() -> None:
     assert sentences("One thing. Two things!\nThree") == ["One thing.", "Two things!", "Three"]

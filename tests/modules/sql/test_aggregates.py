@@ -32,7 +32,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 def ask(data_dir: Path, question: str) -> list[list[object]]:
-    years = [int(word) for word in question.replace("?", "").split() if word.isdigit()]
+    years = [int(word) for word in question.replace("?", "").split() if word.isdigit() and len(word) == 4]
     found = find_aggregate(data_dir, question, keywords(question), years)
     assert found is not None, question
     assert "?" in found.sql or not found.params  # values are bound, never spliced
@@ -61,9 +61,26 @@ def test_totals_and_counts_per_year_are_grouped_by_the_year_column(data_dir: Pat
     assert ask(data_dir, "How many programme budgets are there each year?") == [[2026, 3], [2027, 2]]
 
 
+def test_a_bound_on_the_figure_lists_or_counts_the_rows_within_it(data_dir: Path) -> None:
+    assert aggregate_shape("Which programmes have a budget over 15 in 2026?") == "list"
+    assert aggregate_shape("How many programmes have at least 2 budgets?") == "count"  # not "least"
+    assert ask(data_dir, "Which programmes have a budget over 15 in 2026?") == [
+        ["Wind Parks", 2026, 30.0],
+        ["Tram Lines", 2026, 20.0],
+    ]
+    assert ask(data_dir, "How many programme budgets are below 12?") == [[1]]
+    found = find_aggregate(
+        data_dir, "Which programmes have a budget over 15 in 2026?", ["programme", "budget"], [2026]
+    )
+    assert found is not None and 15.0 in found.params and "15" not in found.sql
+    assert (
+        found.answer == "2 programme budgets with amount over 15 in 2026: Wind Parks (30), Tram Lines (20)."
+    )
+
+
 def test_an_aggregate_states_its_result_as_a_sentence(data_dir: Path) -> None:
     def answer(question: str) -> str | None:
-        years = [int(word) for word in question.replace("?", "").split() if word.isdigit()]
+        years = [int(word) for word in question.replace("?", "").split() if word.isdigit() and len(word) == 4]
         found = find_aggregate(data_dir, question, keywords(question), years)
         return found.answer if found else None
 

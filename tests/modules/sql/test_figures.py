@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from app.modules.sql.figures import databases_in, find_rows, open_read_only
+from app.modules.sql.figures import databases_in, find_rows, open_read_only, shown_columns
 
 
 @pytest.fixture
@@ -73,3 +73,29 @@ def test_a_year_in_the_question_keeps_the_rows_of_that_year(tmp_path: Path) -> N
     [with_year] = find_rows(folder, ["clean", "transport", "budget"], [2026]).matches
     assert with_year.rows == [["Clean Transport", 2026, 175.0, "carbon price revenue"]]
     assert find_rows(folder, ["clean", "transport"], [2019]).matches == []  # no such year: no rows
+
+
+def test_a_table_whose_rows_a_matching_view_shows_is_left_out_and_ids_are_not_shown(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    conn = sqlite3.connect(folder / "budgets.sqlite")
+    conn.executescript(
+        "CREATE TABLE programmes (id INTEGER PRIMARY KEY, name TEXT);"
+        "INSERT INTO programmes VALUES (1, 'Solar roofs'), (2, 'Wind parks');"
+        "CREATE TABLE budgets (programme_id INTEGER, source TEXT, amount REAL);"
+        "INSERT INTO budgets VALUES (1, 'solar levy', 10), (2, 'bonds', 20);"
+        "CREATE VIEW programme_budgets AS SELECT p.name AS programme, b.source AS source, b.amount AS amount"
+        " FROM budgets b JOIN programmes p ON p.id = b.programme_id;"
+    )
+    conn.commit()
+    conn.close()
+    evidence = find_rows(folder, ["solar"])
+    assert {query.table for query in evidence.queries if query.rows} == {
+        "budgets",
+        "programmes",
+        "programme_budgets",
+    }
+    # Each table's row (ids aside) is inside the view's row: the view, with names, is shown.
+    assert [query.table for query in evidence.matches] == ["programme_budgets"]
+    [budgets] = [query for query in evidence.queries if query.table == "budgets"]
+    assert [budgets.columns[i] for i in shown_columns(budgets)] == ["source", "amount"]
