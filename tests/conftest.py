@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -70,7 +71,7 @@ def running_app(settings: Settings, pipeline: Pipeline) -> Iterator[TestClient]:
         yield client
 
 
-def wait_for_status(client: TestClient, run_id: str, *statuses: str) -> dict[str, Any]:
+def wait_for_status(client: httpx.Client, run_id: str, *statuses: str) -> dict[str, Any]:
     def current() -> dict[str, Any] | None:
         body: dict[str, Any] = client.get(f"/api/v1/runs/{run_id}/status").json()
         return body if body["status"] in statuses else None

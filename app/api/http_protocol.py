@@ -34,10 +34,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._head_bytes = 0
         self._in_head = True
+        self._tail = b""  # the last bytes of the head so far: its end may straddle two reads
 
     def data_received(self, data: bytes) -> None:
         if self._in_head:
-            self._head_bytes += len(data)
+            # Only the head counts: a client may send head and body in one write.
+            window = self._tail + data
+            end = window.find(b"\r\n\r\n")
+            self._head_bytes += len(data) if end < 0 else max(0, end + 4 - len(self._tail))
+            self._tail = window[-3:]
             if self._head_bytes > MAX_HEAD_BYTES:
                 self.transport.write(_TOO_LARGE % (len(_BODY), _BODY))
                 self.transport.close()
@@ -47,6 +52,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         self._in_head = True
         self._head_bytes = 0
+        self._tail = b""
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:

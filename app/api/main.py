@@ -27,16 +27,19 @@ from app.api.openapi_document import install as install_openapi
 from app.api.openapi_document import operation_id
 from app.api.problems import problem
 from app.api.request_limits import RequestLimits
-from app.api.routes import artifacts, console, operations, polling, runs
+from app.api.routes import artifacts, console, operations, polling, run_annotations, runs
 from app.config import Settings
 from app.modules.contract import Pipeline
 from app.runs.errors import (
+    AnnotationNotFoundError,
     ArtifactMissingError,
     ArtifactNotProducedError,
+    EditsWouldBeLostError,
     ForbiddenError,
     IdempotencyKeyReusedError,
     InvalidRequestError,
     InvalidTransitionError,
+    PreconditionRequiredError,
     QueueFullError,
     QuotaExceededError,
     RunActiveError,
@@ -47,7 +50,10 @@ from app.runs.errors import (
     RunNotFinishedError,
     RunNotFoundError,
     RunStateUnreadableError,
+    SectionNotFoundError,
     StorageFullError,
+    VersionConflictError,
+    VersionNotFoundError,
     WebhookUrlRefusedError,
 )
 from app.runs.run_service import RunService
@@ -74,6 +80,12 @@ ERROR_STATUS: dict[type[RunlaneError], int] = {
     InvalidRequestError: 422,
     WebhookUrlRefusedError: 422,
     StorageFullError: 507,
+    VersionNotFoundError: 404,
+    AnnotationNotFoundError: 404,
+    VersionConflictError: 409,
+    EditsWouldBeLostError: 409,
+    PreconditionRequiredError: 428,
+    SectionNotFoundError: 422,
 }
 
 HTTP_CODES = {
@@ -93,7 +105,8 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
         headers = {"Retry-After": str(exc.retry_after_s)}
     if status >= 500 and not isinstance(exc, RunStateUnreadableError):  # that one is logged once
         logger.error(exc.message, extra={"code": exc.code, "run_id": getattr(exc, "run_id", None)})
-    return problem(status, exc.code, exc.message, headers, run_status=getattr(exc, "status", None))
+    members = {"run_status": getattr(exc, "status", None), **exc.members}
+    return problem(status, exc.code, exc.message, headers, **members)
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -113,6 +126,10 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        # A body that is not JSON is invalid like any other body: one status for both.
+        message = "Invalid request: the body is not valid JSON."
+        return problem(422, "VALIDATION_ERROR", message, errors=[{"loc": ["body"], "msg": message}])
     code = HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     headers = dict(exc.headers or {})
@@ -187,6 +204,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         runs.router,
         polling.router,
         artifacts.router,
+        run_annotations.router,
         operations.router,
         console.router,
     ]
@@ -200,11 +218,12 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         app.add_middleware(
             ProblemCORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=[
                 "content-type",
                 "idempotency-key",
                 "if-none-match",
+                "if-match",
                 "last-event-id",
                 "authorization",
                 "x-api-key",

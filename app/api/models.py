@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, WithJsonSchema
 
+from app.api.edit_models import AnnotationResponse, AnswerVersionsInfo
 from app.runs.run_ids import RUN_ID_PATTERN, RUN_ID_RULE, is_valid_run_id
 from app.runs.run_state import FinishReason, GapKind, RunStatus
 
@@ -115,6 +116,11 @@ class RunRegenerateRequest(BaseModel):
         "topic>' and 'focus on <terms>'; an LLM writer gets it as is.",
     )
     run_id: ClientRunId | None = Field(None, description=f"Optional id of the new run: {RUN_ID_RULE}.")
+    force: StrictBool = Field(
+        False,
+        description="Regenerate even though people have edited the answer (the new run does not "
+        "carry their edits); without it such a run answers 409 EDITS_WOULD_BE_LOST.",
+    )
 
 
 class RunCreatedResponse(BaseModel):
@@ -223,23 +229,39 @@ class RunOutputResponse(BaseModel):
             "status": "completed",
             "content": "# What are main climate initiatives?\n\n...",
             "final_output_path": f"output/{EXAMPLE_ID}/final.md",
+            "version": 1,
+            "has_user_edits": False,
+            "edited_sections": [],
+            "uncited_sentences": [],
         }
     )
 
     run_id: RunId = Field(description="The run's id.")
     status: StatusValue = Field(description="completed or completed_with_gaps.")
-    content: str = Field(description="The answer, markdown (final.md).")
-    final_output_path: str = Field(description="Where the answer lies on the server's disk.")
+    content: str = Field(description="The answer, markdown (final.md), or the version asked for.")
+    final_output_path: str = Field(description="Where that version lies on the server's disk.")
+    version: int = Field(description="Which version this is: 1 is the pipeline's answer.")
+    has_user_edits: bool = Field(description="Whether people have edited the answer.")
+    edited_sections: list[str] = Field(description="The sections people have changed.")
+    uncited_sentences: list[str] = Field(
+        description="Sentences of edited sections that cite no evidence: a person's, not the evidence's."
+    )
 
 
 class RunOutputHtmlResponse(BaseModel):
     model_config = examples(
-        {"run_id": EXAMPLE_ID, "status": "completed", "html": "<h1>What are main climate initiatives?</h1>"}
+        {
+            "run_id": EXAMPLE_ID,
+            "status": "completed",
+            "html": "<h1>What are main climate initiatives?</h1>",
+            "version": 1,
+        }
     )
 
     run_id: RunId = Field(description="The run's id.")
     status: StatusValue = Field(description="completed or completed_with_gaps.")
     html: str = Field(description="The answer as HTML; citations link to #evidence-<n>.")
+    version: int = Field(description="Which version of the answer this is.")
 
 
 class Passage(BaseModel):
@@ -398,6 +420,8 @@ class RunDetailResponse(RunStatusResponse):
             "key_id": None,
             "children": [],
             "webhook": None,
+            "answer_versions": {"version": 1, "has_user_edits": False, "edited_sections": []},
+            "annotations": [],
             **EXAMPLE_LINKS,
             "events_url": f"{EXAMPLE_BASE}/events",
             "cancel_url": f"{EXAMPLE_BASE}/cancel",
@@ -408,6 +432,10 @@ class RunDetailResponse(RunStatusResponse):
     key_id: str | None = Field(description="The id of the API key that started the run, if any.")
     children: list[RunId] = Field(description="Runs that regenerate this one, oldest first.")
     webhook: WebhookInfo | None = Field(description="The run's webhook and its delivery attempts.")
+    answer_versions: AnswerVersionsInfo | None = Field(
+        description="The answer's latest version and what people edited (null without an answer)."
+    )
+    annotations: list[AnnotationResponse] = Field(description="Notes people added to the answer.")
     status_url: str = Field(description="The status endpoint.")
     output_url: str = Field(description="The answer endpoint.")
     context_url: str = Field(description="The evidence endpoint.")

@@ -11,23 +11,23 @@ MIN_CLAIM_WORDS = 4  # shorter uncited fragments ("In short:") claim nothing
 SHOWN_CHARS = 120
 
 
-def _claims(answer: str) -> list[str]:
-    """The answer's sentences that state something: not headings, table rows, the title or the
-    writer's own notes of what the documents do not answer (in italics)."""
+def uncited_sentences(text: str) -> list[str]:
+    """The text's sentences that state something and cite nothing: not headings, table rows or
+    a writer's own notes of what the documents do not answer (in italics)."""
     found = []
-    for line in answer.splitlines()[1:]:
-        text = line.strip().lstrip("-*+ ").strip()
-        if not text or text.startswith(("#", "|", "_")):
+    for line in text.splitlines():
+        line = line.strip().lstrip("-*+ ").strip()
+        if not line or line.startswith(("#", "|", "_")):
             continue
-        found += [s for s in sentences(text) if len(s.split()) >= MIN_CLAIM_WORDS]
+        found += [s for s in sentences(line) if len(s.split()) >= MIN_CLAIM_WORDS and not CITATION.search(s)]
     return found
 
 
 def _uncited(answer: str) -> list[Gap]:
+    body = "\n".join(answer.splitlines()[1:])  # the title is the question
     return [
         Gap("uncited_sentence", claim[:SHOWN_CHARS], "the sentence cites no evidence")
-        for claim in _claims(answer)
-        if not CITATION.search(claim)
+        for claim in uncited_sentences(body)
     ]
 
 

@@ -9,10 +9,12 @@ class RunlaneError(Exception):
     """Base of every error a client can cause; `code` is stable and machine-readable."""
 
     code = "RUNLANE_ERROR"
+    members: dict[str, object]  # more fields of the problem body, for a client to act on
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self.members = {}
 
 
 class RunNotFoundError(RunlaneError):
@@ -164,3 +166,63 @@ def storage_failure(exc: OSError, retry_after_s: int = 30) -> Exception:
         failure.__cause__ = exc
         return failure
     return exc
+
+
+class VersionNotFoundError(RunlaneError):
+    code = "VERSION_NOT_FOUND"
+
+    def __init__(self, run_id: str, version: int, latest: int) -> None:
+        super().__init__(f"Run '{run_id}' has no answer version {version}; its versions are 1 to {latest}.")
+        self.members = {"latest_version": latest}
+
+
+class VersionConflictError(RunlaneError):
+    """An edit based on a version that is no longer the latest: nothing was changed."""
+
+    code = "VERSION_CONFLICT"
+
+    def __init__(self, run_id: str, latest: int, etag: str) -> None:
+        super().__init__(
+            f"The answer of run '{run_id}' changed since you read it: it is at version {latest} now. "
+            "Read it again and redo your edit on it."
+        )
+        self.members = {"latest_version": latest, "etag": etag}
+
+
+class PreconditionRequiredError(RunlaneError):
+    code = "PRECONDITION_REQUIRED"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "An edit names the version it is based on: send If-Match with the output's ETag, "
+            "or base_version in the body."
+        )
+
+
+class SectionNotFoundError(RunlaneError):
+    code = "SECTION_NOT_FOUND"
+
+    def __init__(self, wanted: object, sections: list[str]) -> None:
+        listed = "; ".join(f"{i}: {name!r}" for i, name in enumerate(sections))
+        super().__init__(f"The answer has no section {wanted!r}. Its sections are {listed}.")
+        self.members = {"sections": sections}
+
+
+class AnnotationNotFoundError(RunlaneError):
+    code = "ANNOTATION_NOT_FOUND"
+
+    def __init__(self, run_id: str, annotation_id: int) -> None:
+        super().__init__(f"Run '{run_id}' has no annotation {annotation_id}.")
+
+
+class EditsWouldBeLostError(RunlaneError):
+    """Regenerating an answer people have edited, without saying that is meant."""
+
+    code = "EDITS_WOULD_BE_LOST"
+
+    def __init__(self, run_id: str, sections: list[str]) -> None:
+        super().__init__(
+            f"The answer of run '{run_id}' has edits in {', '.join(map(repr, sections))}; a new run "
+            'would not carry them. Send "force": true to regenerate anyway.'
+        )
+        self.members = {"edited_sections": sections}

@@ -14,9 +14,12 @@ import orjson
 
 from app.config import Settings
 from app.modules.contract import Pipeline
+from app.runs.annotations import Annotations
+from app.runs.answer_versions import AnswerVersions
 from app.runs.api_keys import ApiKey, KeyRing
 from app.runs.document_paths import resolve_markdown_path
 from app.runs.errors import (
+    EditsWouldBeLostError,
     IdempotencyKeyReusedError,
     InvalidRequestError,
     QueueFullError,
@@ -86,6 +89,8 @@ class RunService:
         self.settings = settings
         self.store = open_store(settings)
         self.keys = KeyRing(self.store.root / META_DIR)
+        self.answers = AnswerVersions(self.store)
+        self.annotations = Annotations(self.answers)
         self.rates = open_rate_log(settings, self.store)
         self.quotas = QuotaGate(self.store.index, self.store.root / META_DIR, self.store.locks, 5)
         self.webhooks = WebhookDispatcher(
@@ -183,12 +188,22 @@ class RunService:
         )
 
     def regeneration(
-        self, run_id: str, feedback: str, new_run_id: str | None, caller: ApiKey | None
+        self,
+        run_id: str,
+        feedback: str,
+        new_run_id: str | None,
+        caller: ApiKey | None,
+        force: bool = False,
     ) -> dict[str, Any]:
-        """The request of a new run that answers a finished run's question again, with feedback."""
+        """The request of a new run that answers a finished run's question again, with feedback.
+        An answer people have edited is regenerated only when `force` says to: the new run does
+        not carry the edits."""
         view = self.view(run_id, caller)
         if not view.state.status.is_terminal:
             raise RunNotFinishedError(run_id, view.state.status.value, "answer (and so its regeneration)")
+        edited = self.answers.summary(run_id)["edited_sections"] if view.state.has_output else []
+        if edited and not force:
+            raise EditsWouldBeLostError(run_id, edited)
         request = {k: v for k, v in self.store.request_of(view.state).items() if k != "run_id"}
         request["feedback"] = feedback
         if new_run_id is not None:
@@ -342,6 +357,8 @@ class RunService:
             "key_id": view.state.key_id,
             "children": self.store.index.children(run_id, scope_of(caller)),
             "webhook": read_record(self.store, view.state),
+            "answer_versions": self.answers.summary(run_id) if view.state.has_output else None,
+            "annotations": self.annotations.listing(run_id),
             **run_links(run_id),
             **extra_links(run_id),
         }

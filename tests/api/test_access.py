@@ -46,7 +46,11 @@ def _call(client: httpx.Client, method: str, path: str, key: str | None = None) 
         body = {"question": "What is funded?"}
     elif method == "POST" and path.endswith("/regenerate"):
         body = {"feedback": "shorter, please"}
-    return client.request(method, path, headers=headers, json=body)
+    elif method == "PATCH" and path.endswith("/output"):
+        body = {"section": 0, "content": "An edit.", "base_version": 1}
+    elif method == "POST" and path.endswith("/annotations"):
+        body = {"section": 0, "text": "A note."}
+    return client.request(method, path.replace("{annotation_id}", "1"), headers=headers, json=body)
 
 
 def _finished_run(client: httpx.Client, key: str) -> str:

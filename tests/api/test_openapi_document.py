@@ -24,7 +24,8 @@ PROBLEM = {"$ref": "#/components/schemas/Problem"}
 EXPECTED_IDS = {
     "createRun", "getRunStatus", "getRunOutput", "getRunOutputHtml", "getRunContext", "listRuns",
     "getRun", "cancelRun", "deleteRun", "streamRunEvents", "checkHealth", "checkReadiness",
-    "getMetrics", "getServiceInfo", "regenerateRun",
+    "getMetrics", "getServiceInfo", "regenerateRun", "editRunOutput", "listOutputVersions",
+    "createAnnotation", "listAnnotations", "deleteAnnotation",
 }  # fmt: skip
 
 

@@ -184,3 +184,10 @@ def test_an_oversized_request_head_is_refused_with_431_before_it_is_buffered(roo
             reply = sock.recv(4096)
         assert reply.startswith(b"HTTP/1.1 431"), reply[:80]
         assert httpx.get(f"{server.url}/health").status_code == 200
+
+
+def test_a_large_body_sent_with_its_head_in_one_write_is_not_taken_for_a_large_head(root: Path) -> None:
+    with uvicorn_server(root, pipeline=PIPELINE) as server:
+        reply = httpx.post(f"{server.url}/api/v1/runs", json={"question": "\u0085" * 1_200_000}, timeout=30)
+    # A body too large (413), not a head too large (431): the head is a few hundred bytes.
+    assert reply.status_code == 413 and reply.json()["code"] == "PAYLOAD_TOO_LARGE"

@@ -1,13 +1,15 @@
-"""The finished run's artifacts: its answer (`final.md`) and its evidence (`context_bundle.json`)."""
+"""The finished run's artifacts: its answer (`final.md`, with its versions and edits) and its
+evidence (`context_bundle.json`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from app.api.auth import caller
+from app.api.edit_models import OutputEditRequest, OutputVersionsResponse
 from app.api.markdown_html import answer_html
 from app.api.models import RunContextResponse, RunOutputHtmlResponse, RunOutputResponse
 from app.api.routes.responses import (
@@ -19,9 +21,10 @@ from app.api.routes.responses import (
     problem_doc,
     service,
 )
-from app.runs.run_artifacts import Artifact, parse_context, read_artifact
+from app.runs.answer_versions import Answer
+from app.runs.run_artifacts import parse_context, read_artifact
 from app.runs.run_service import API_PREFIX
-from app.runs.run_store import CONTEXT_FILE, FINAL_FILE, RunStore
+from app.runs.run_store import CONTEXT_FILE, RunStore
 
 router = APIRouter(prefix=f"{API_PREFIX}/runs", tags=["artifacts"])
 
@@ -34,9 +37,9 @@ ARTIFACT_ERRORS: Responses = {
 }
 
 
-def _respond(request: Request, artifact: Artifact, payload: dict[str, Any]) -> Response:
-    headers = {"ETag": artifact.etag, "Cache-Control": "no-cache"}
-    if etag_matches(request.headers.get("if-none-match"), artifact.etag):
+def _respond(request: Request, etag: str, payload: dict[str, Any]) -> Response:
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(orjson.dumps(payload), media_type="application/json", headers=headers)
 
@@ -51,33 +54,101 @@ def _store(request: Request, run_id: str) -> RunStore:
     return runs.store
 
 
-@router.get(
-    "/{run_id}/output", response_model=RunOutputResponse, responses=ARTIFACT_ERRORS, openapi_extra=PARAMETERS
-)
-def get_run_output(run_id: str, request: Request) -> Response:
-    """The final answer (markdown) of a finished run."""
-    artifact = read_artifact(_store(request, run_id), run_id, FINAL_FILE)
-    payload = {
-        "run_id": run_id,
-        "status": artifact.state.status.value,
-        "content": artifact.content.decode("utf-8", errors="replace"),
-        "final_output_path": artifact.display_path,
+VERSION = Query(ge=1, description="An earlier version of the answer (1 is the pipeline's).")
+VERSION_ERRORS: Responses = {
+    **ARTIFACT_ERRORS,
+    404: problem_doc("Unknown run, or no such version (VERSION_NOT_FOUND)."),
+    422: problem_doc("version is not a positive number."),
+}
+
+
+def _answer(request: Request, run_id: str, version: int | None) -> Answer:
+    runs = service(request)
+    runs.view(run_id, caller(request))  # another key's run is unknown
+    return runs.answers.read(run_id, version)
+
+
+def _output(answer: Answer) -> dict[str, Any]:
+    return {
+        "run_id": answer.state.run_id,
+        "status": answer.state.status.value,
+        "content": answer.text,
+        "final_output_path": answer.display_path,
+        "version": answer.version,
+        "has_user_edits": answer.latest > 1,
+        "edited_sections": answer.edited_sections,
+        "uncited_sentences": answer.uncited(),
     }
-    return _respond(request, artifact, payload)
+
+
+@router.get(
+    "/{run_id}/output", response_model=RunOutputResponse, responses=VERSION_ERRORS, openapi_extra=PARAMETERS
+)
+def get_run_output(run_id: str, request: Request, version: Annotated[int | None, VERSION] = None) -> Response:
+    """The final answer (markdown) of a finished run: its latest version, or the one asked for."""
+    answer = _answer(request, run_id, version)
+    return _respond(request, answer.etag, _output(answer))
+
+
+@router.patch(
+    "/{run_id}/output",
+    response_model=RunOutputResponse,
+    responses={
+        200: {"headers": {"ETag": ETAG}},
+        **NOT_FOUND,
+        409: problem_doc(
+            "The edit was made on an older version (VERSION_CONFLICT), or the run has no answer yet."
+        ),
+        422: problem_doc("Invalid edit, or no such section (SECTION_NOT_FOUND lists the sections)."),
+        428: problem_doc("Neither If-Match nor base_version names the version edited."),
+        413: problem_doc("Request body too large."),
+    },
+)
+def edit_run_output(
+    run_id: str,
+    request: Request,
+    body: OutputEditRequest,
+    if_match: Annotated[
+        str | None, Header(description="The ETag of the version the edit was made on.")
+    ] = None,
+) -> Response:
+    """Replace one section of the answer as a new version; every version is kept.  A stale
+    If-Match (or base_version) changes nothing and answers 409."""
+    runs, key = service(request), caller(request)
+    runs.view(run_id, key)
+    answer = runs.answers.edit(
+        run_id, body.section, body.content, if_match, body.base_version, key.id if key else None
+    )
+    return _respond(request, answer.etag, _output(answer))
+
+
+@router.get("/{run_id}/output/versions", response_model=OutputVersionsResponse, responses=ARTIFACT_ERRORS)
+def list_output_versions(run_id: str, request: Request) -> dict[str, Any]:
+    """Every version of the answer, oldest first: when, by which key, and which sections changed."""
+    runs = service(request)
+    runs.view(run_id, caller(request))
+    versions = runs.answers.listing(run_id)
+    return {"run_id": run_id, "latest_version": versions[-1]["version"], "versions": versions}
 
 
 @router.get(
     "/{run_id}/output/html",
     response_model=RunOutputHtmlResponse,
-    responses=ARTIFACT_ERRORS,
+    responses=VERSION_ERRORS,
     openapi_extra=PARAMETERS,
 )
-def get_run_output_html(run_id: str, request: Request) -> Response:
-    """The final answer rendered as HTML (raw HTML in documents is never passed through)."""
-    artifact = read_artifact(_store(request, run_id), run_id, FINAL_FILE)
-    markdown = artifact.content.decode("utf-8", errors="replace")
-    payload = {"run_id": run_id, "status": artifact.state.status.value, "html": answer_html(markdown)}
-    return _respond(request, artifact, payload)
+def get_run_output_html(
+    run_id: str, request: Request, version: Annotated[int | None, VERSION] = None
+) -> Response:
+    """The answer rendered as HTML (raw HTML in documents is never passed through)."""
+    answer = _answer(request, run_id, version)
+    payload = {
+        "run_id": run_id,
+        "status": answer.state.status.value,
+        "html": answer_html(answer.text),
+        "version": answer.version,
+    }
+    return _respond(request, answer.etag, payload)
 
 
 @router.get(
@@ -95,4 +166,4 @@ def get_run_context(run_id: str, request: Request) -> Response:
         "context_bundle": parse_context(artifact),
         "context_bundle_path": artifact.display_path,
     }
-    return _respond(request, artifact, payload)
+    return _respond(request, artifact.etag, payload)

@@ -153,7 +153,10 @@ def get_run(run_id: str, request: Request) -> dict[str, Any]:
     responses={
         202: {"headers": {"Location": LOCATION}},
         **NOT_FOUND,
-        409: problem_doc("The run is not finished (RUN_NOT_FINISHED), or run_id is taken."),
+        409: problem_doc(
+            "The run is not finished (RUN_NOT_FINISHED), its answer has edits and force is not true "
+            "(EDITS_WOULD_BE_LOST, with edited_sections), or run_id is taken."
+        ),
         422: problem_doc("Invalid feedback or run_id."),
         429: {
             **problem_doc("Too many queued runs, or a quota of the API key; retry after Retry-After."),
@@ -169,7 +172,9 @@ async def regenerate_run(
     # Parsed here, as for POST /runs (DirectRoute): a body that is not JSON is a 422 too.
     asked = _parsed(RunRegenerateRequest, await request.body())
     runs, key_of_caller = service(request), caller(request)
-    options = await run_in_threadpool(runs.regeneration, run_id, asked.feedback, asked.run_id, key_of_caller)
+    options = await run_in_threadpool(
+        runs.regeneration, run_id, asked.feedback, asked.run_id, key_of_caller, asked.force
+    )
     accepted = await run_in_threadpool(runs.accept, options, None, key_of_caller, run_id)
     links = run_links(accepted.state.run_id)
     payload = {"run_id": accepted.state.run_id, "status": accepted.state.status.value, **links}

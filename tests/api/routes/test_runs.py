@@ -100,7 +100,14 @@ def test_output_and_context_answer_409_while_running_then_200(
     output = client.get(f"/api/v1/runs/{run_id}/output")
     assert output.status_code == 200
     body = output.json()
-    assert set(body) == {"run_id", "status", "content", "final_output_path"}
+    # The contract's fields, and the versions' (issue 13) beside them.
+    assert set(body) == {"run_id", "status", "content", "final_output_path"} | {
+        "version",
+        "has_user_edits",
+        "edited_sections",
+        "uncited_sentences",
+    }
+    assert (body["version"], body["has_user_edits"], body["edited_sections"]) == (1, False, [])
     assert (body["run_id"], body["status"]) == (run_id, "completed")
     assert body["content"] == f"# {CONTRACT_REQUEST['question']}\n\nanswer\n"
     assert output.json()["final_output_path"].endswith(f"/{run_id}/final.md")
