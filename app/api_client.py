@@ -94,6 +94,19 @@ class RunlaneClient:
     def output(self, run_id: str) -> dict[str, Any]:
         return self._json("GET", f"/api/v1/runs/{run_id}/output")
 
+    def edit(
+        self, run_id: str, section: str | int, content: str, base_version: int | None = None
+    ) -> dict[str, Any]:
+        """Replace one section as a new version, on the version named (or the latest, read now)."""
+        headers = {}
+        if base_version is None:
+            headers["If-Match"] = self._call("GET", f"/api/v1/runs/{run_id}/output").headers["etag"]
+        body = {"section": section, "content": content, "base_version": base_version}
+        return self._json("PATCH", f"/api/v1/runs/{run_id}/output", json=body, headers=headers)
+
+    def versions(self, run_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/api/v1/runs/{run_id}/output/versions")
+
     def context(self, run_id: str) -> dict[str, Any]:
         return self._json("GET", f"/api/v1/runs/{run_id}/context")
 

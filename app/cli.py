@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -15,48 +13,19 @@ from rich.markdown import Markdown
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
-from app.api_client import ApiError, RunlaneClient, ServerUnreachableError, progress_line
+from app.answer_cli import edit, versions
+from app.api_client import RunlaneClient, progress_line
+from app.cli_options import DEFAULT_URL, JsonOption, KeyOption, UrlOption, connected, emit_json
 from app.key_cli import keys
 
 app = typer.Typer(
     help="Runlane: start answer-generation runs, follow them, read their answers.", no_args_is_help=True
 )
 app.add_typer(keys, name="keys")
+app.command()(edit)
+app.command()(versions)
 out = Console()
 err = Console(stderr=True)
-
-UrlOption = Annotated[
-    str, typer.Option("--url", envvar="RUNLANE_URL", help="Base URL of the Runlane server.")
-]
-KeyOption = Annotated[
-    str | None,
-    typer.Option("--api-key", envvar="RUNLANE_API_KEY", help="API key, if the server asks for one."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the raw JSON answer.")]
-DEFAULT_URL = "http://127.0.0.1:8000"
-
-
-@contextmanager
-def connected(url: str, api_key: str | None = None) -> Iterator[RunlaneClient]:
-    """A client whose failures become one clear line and an exit code, never a traceback."""
-    client = RunlaneClient(url, api_key=api_key)
-    try:
-        yield client
-    except ServerUnreachableError as exc:
-        err.print(f"[red]error:[/] {exc} Is it running? Start one with `runlane serve`.", highlight=False)
-        raise typer.Exit(2) from None
-    except ApiError as exc:
-        hint = ""
-        if exc.status_code == 401:
-            hint = " Give a key with --api-key or RUNLANE_API_KEY (`runlane keys create` makes one)."
-        err.print(f"[red]error:[/] {exc.message} ({exc.code}){hint}", highlight=False)
-        raise typer.Exit(1) from None
-    finally:
-        client.close()
-
-
-def emit_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 def print_markdown(text: str) -> None:

@@ -261,3 +261,26 @@ def test_regenerate_answers_again_with_feedback_as_a_linked_run(server: Server) 
     assert httpx.get(f"{server.url}/api/v1/runs/cli-parent").json()["children"] == ["cli-child"]
     unknown = runlane(server.url, "regenerate", "no-such-run", "--feedback", "x")
     assert unknown.returncode == 1 and "RUN_NOT_FOUND" in unknown.stderr
+
+
+def test_edit_saves_a_section_as_a_new_version_and_versions_lists_them(
+    server: Server, tmp_path: Path
+) -> None:
+    runlane(server.url, "ask", "What is the offshore wind target?", "--wait", "--run-id", "cli-edit")
+    text = tmp_path / "top.md"
+    text.write_text("- The target is 3.5 gigawatts. [1]\n- Nobody doubts that it will be met.\n")
+    edited = runlane(server.url, "edit", "cli-edit", "--section", "0", "--file", str(text))
+    assert edited.returncode == 0, edited.stderr
+    assert edited.stdout.strip() == f"saved version 2; edited sections: {'What is the offshore wind target?'}"
+    assert "uncited: Nobody doubts that it will be met." in edited.stderr
+    output = httpx.get(f"{server.url}/api/v1/runs/cli-edit/output").json()
+    assert output["version"] == 2 and "- Nobody doubts that it will be met." in output["content"]
+    stale = runlane(
+        server.url, "edit", "cli-edit", "--section", "0", "--file", str(text), "--base-version", "1"
+    )
+    assert stale.returncode == 1 and "VERSION_CONFLICT" in stale.stderr
+    listed = runlane(server.url, "versions", "cli-edit", "--json")
+    versions = json.loads(listed.stdout)["versions"]
+    assert [(v["version"], v["source"]) for v in versions] == [(1, "pipeline"), (2, "edit")]
+    table = runlane(server.url, "versions", "cli-edit")
+    assert "2 (latest)" in table.stdout and "pipeline" in table.stdout

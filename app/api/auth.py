@@ -21,6 +21,11 @@ from app.runs.errors import QuotaExceededError
 from app.runs.run_service import API_PREFIX, RunService
 
 SCOPE_KEY = "runlane.api_key"
+# A browser cannot set headers on a WebSocket: it offers the key as a subprotocol
+# `bearer.<key>` beside this one, which the server picks.
+SUBPROTOCOL = "runlane"
+CLOSE_KEY_MISSING = 4401
+CLOSE_KEY_WRONG = 4403
 OPEN_PATHS = frozenset({"/health", "/ready", "/", "/favicon.ico"})
 DOCS_ASSETS = "/docs-assets"
 # The console's shell and assets and the docs' scripts; the data behind them needs a key.
@@ -38,6 +43,10 @@ def caller(request: Request) -> ApiKey | None:
 
 
 def _presented(scope: Scope) -> str | None:
+    if scope["type"] == "websocket":
+        offered = [p for p in scope.get("subprotocols", []) if p.startswith("bearer.")]
+        if offered:
+            return str(offered[0]).removeprefix("bearer.")
     for name, value in scope["headers"]:
         if name == b"authorization":
             scheme, _, token = bytes(value).decode("latin-1").partition(" ")
@@ -63,6 +72,9 @@ class ApiKeyAuth:
         return "key"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._socket(scope, receive, send)
+            return
         if scope["type"] != "http" or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)  # CORS preflights carry no credentials
             return
@@ -98,6 +110,31 @@ class ApiKeyAuth:
                 return
         scope[SCOPE_KEY] = key
         await self.app(scope, receive, send)
+
+    async def _socket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket names its key like a request (or as a subprotocol); a refusal is a close
+        code after the handshake, which a browser can read (a refused handshake it cannot)."""
+        presented = _presented(scope)
+        key_id = key_id_of(presented) if presented else None
+        key = await _lookup(self._runs["runs"].keys, key_id) if key_id else None
+        if (
+            key is not None
+            and key.revoked_at is None
+            and self._runs["runs"].keys.matches(key, presented or "")
+        ):
+            scope[SCOPE_KEY] = key
+            await self.app(scope, receive, send)
+            return
+        code = CLOSE_KEY_MISSING if not presented else CLOSE_KEY_WRONG
+        if (await receive())["type"] == "websocket.connect":
+            offered = scope.get("subprotocols", [])
+            accept = {
+                "type": "websocket.accept",
+                "subprotocol": SUBPROTOCOL if SUBPROTOCOL in offered else None,
+            }
+            await send(accept)
+            reason = "an API key is needed" if code == CLOSE_KEY_MISSING else "the API key is not valid"
+            await send({"type": "websocket.close", "code": code, "reason": reason})
 
 
 async def _lookup(keys: KeyRing, key_id: str) -> ApiKey | None:

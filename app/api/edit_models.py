@@ -36,6 +36,29 @@ class OutputEditRequest(BaseModel):
     )
 
 
+class OutputPreviewRequest(BaseModel):
+    model_config = _examples({"section": "Funding", "content": "- The fund holds 1.8 billion euro. [2]"})
+
+    section: SectionName
+    content: str = Field(max_length=200_000, description="The section's new markdown.")
+
+
+class OutputPreviewResponse(BaseModel):
+    model_config = _examples(
+        {"run_id": "20261122_101500_1a2b3c4d", "html": "<h1>What is funded?</h1>", "uncited_sentences": []}
+    )
+
+    run_id: str = Field(description="The run's id.")
+    html: str = Field(description="The whole answer with the section replaced, as HTML.")
+    uncited_sentences: list[str] = Field(description="Sentences of the new text that cite no evidence.")
+
+
+class AnswerSection(BaseModel):
+    index: int = Field(description="Its index: 0 is the part before the first `## ` heading.")
+    heading: str = Field(description="Its heading (section 0: the answer's title).")
+    content: str = Field(description="Its markdown, heading aside.")
+
+
 class AnswerVersionsInfo(BaseModel):
     version: int = Field(description="The latest version (1: the pipeline's answer, unedited).")
     has_user_edits: bool = Field(description="Whether people have edited the answer.")

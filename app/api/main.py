@@ -27,7 +27,7 @@ from app.api.openapi_document import install as install_openapi
 from app.api.openapi_document import operation_id
 from app.api.problems import problem
 from app.api.request_limits import RequestLimits
-from app.api.routes import artifacts, console, operations, polling, run_annotations, runs
+from app.api.routes import artifacts, console, event_socket, operations, polling, run_annotations, runs
 from app.config import Settings
 from app.modules.contract import Pipeline
 from app.runs.errors import (
@@ -205,6 +205,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         polling.router,
         artifacts.router,
         run_annotations.router,
+        event_socket.router,
         operations.router,
         console.router,
     ]

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, WithJsonSchema
 
-from app.api.edit_models import AnnotationResponse, AnswerVersionsInfo
+from app.api.edit_models import AnnotationResponse, AnswerSection, AnswerVersionsInfo
 from app.runs.run_ids import RUN_ID_PATTERN, RUN_ID_RULE, is_valid_run_id
 from app.runs.run_state import FinishReason, GapKind, RunStatus
 
@@ -233,6 +233,7 @@ class RunOutputResponse(BaseModel):
             "has_user_edits": False,
             "edited_sections": [],
             "uncited_sentences": [],
+            "sections": [{"index": 0, "heading": "What are main climate initiatives?", "content": "..."}],
         }
     )
 
@@ -245,6 +246,9 @@ class RunOutputResponse(BaseModel):
     edited_sections: list[str] = Field(description="The sections people have changed.")
     uncited_sentences: list[str] = Field(
         description="Sentences of edited sections that cite no evidence: a person's, not the evidence's."
+    )
+    sections: list[AnswerSection] = Field(
+        description="The answer's sections, which PATCH edits one at a time."
     )
 
 

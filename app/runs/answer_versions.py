@@ -23,7 +23,14 @@ from typing import Any
 import orjson
 
 from app import atomic_file
-from app.runs.answer_sections import find_section, replace_section, section_text, sections, uncited_sentences
+from app.runs.answer_sections import (
+    Section,
+    find_section,
+    replace_section,
+    section_text,
+    sections,
+    uncited_sentences,
+)
 from app.runs.errors import (
     ArtifactMissingError,
     PreconditionRequiredError,
@@ -70,6 +77,13 @@ class Answer:
         """Every section people have changed, in the order they first changed it."""
         changed = (name for entry in self.record for name in entry.get("sections_changed", []))
         return list(dict.fromkeys(changed))
+
+    def sections(self) -> list[dict[str, Any]]:
+        """Each section: its index, heading and text (what an editor starts from)."""
+        return [
+            {"index": s.index, "heading": s.heading, "content": section_text(self.text, s).strip("\n")}
+            for s in sections(self.text)
+        ]
 
     def uncited(self) -> list[str]:
         """Sentences of edited sections that cite nothing: said by a person, not the evidence."""
@@ -142,6 +156,13 @@ class AnswerVersions:
             return [{**only, "path": self.store.display_path(run_id, FINAL_FILE)}]
         return [{**entry, "path": self.store.display_path(run_id, entry["path"])} for entry in answer.record]
 
+    def preview(self, run_id: str, wanted: str | int, content: str) -> tuple[str, list[str]]:
+        """The latest answer as it would read with one section replaced, and the sentences of
+        the new text that cite nothing; nothing is saved."""
+        current = self.read(run_id)
+        section = _section(current.text, wanted)
+        return replace_section(current.text, section, content), uncited_sentences(content)
+
     def edit(
         self,
         run_id: str,
@@ -160,9 +181,7 @@ class AnswerVersions:
             fresh = if_match in (current.etag, f"W/{current.etag}") if if_match is not None else True
             if not fresh or (base_version is not None and base_version != current.latest):
                 raise VersionConflictError(run_id, current.latest, current.etag)
-            section = find_section(current.text, wanted)
-            if section is None:
-                raise SectionNotFoundError(wanted, [s.heading for s in sections(current.text)])
+            section = _section(current.text, wanted)
             edited = replace_section(current.text, section, content).encode()
             number = current.latest + 1
             record = current.record or [_entry(1, "pipeline", [], None, current.state.completed_at)]
@@ -177,6 +196,13 @@ class AnswerVersions:
         return Answer(
             current.state, edited, number, number, record, self.store.display_path(run_id, FINAL_FILE)
         )
+
+
+def _section(markdown: str, wanted: str | int) -> Section:
+    section = find_section(markdown, wanted)
+    if section is None:
+        raise SectionNotFoundError(wanted, [s.heading for s in sections(markdown)])
+    return section
 
 
 def _entry(

@@ -25,7 +25,7 @@ EXPECTED_IDS = {
     "createRun", "getRunStatus", "getRunOutput", "getRunOutputHtml", "getRunContext", "listRuns",
     "getRun", "cancelRun", "deleteRun", "streamRunEvents", "checkHealth", "checkReadiness",
     "getMetrics", "getServiceInfo", "regenerateRun", "editRunOutput", "listOutputVersions",
-    "createAnnotation", "listAnnotations", "deleteAnnotation",
+    "createAnnotation", "listAnnotations", "deleteAnnotation", "previewRunOutput",
 }  # fmt: skip
 
 

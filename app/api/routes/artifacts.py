@@ -9,7 +9,12 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from app.api.auth import caller
-from app.api.edit_models import OutputEditRequest, OutputVersionsResponse
+from app.api.edit_models import (
+    OutputEditRequest,
+    OutputPreviewRequest,
+    OutputPreviewResponse,
+    OutputVersionsResponse,
+)
 from app.api.markdown_html import answer_html
 from app.api.models import RunContextResponse, RunOutputHtmlResponse, RunOutputResponse
 from app.api.routes.responses import (
@@ -78,6 +83,7 @@ def _output(answer: Answer) -> dict[str, Any]:
         "has_user_edits": answer.latest > 1,
         "edited_sections": answer.edited_sections,
         "uncited_sentences": answer.uncited(),
+        "sections": answer.sections(),
     }
 
 
@@ -120,6 +126,25 @@ def edit_run_output(
         run_id, body.section, body.content, if_match, body.base_version, key.id if key else None
     )
     return _respond(request, answer.etag, _output(answer))
+
+
+@router.post(
+    "/{run_id}/output/preview",
+    response_model=OutputPreviewResponse,
+    responses={
+        **NOT_FOUND,
+        409: problem_doc("The run has no answer yet (or ended without one)."),
+        413: problem_doc("Request body too large."),
+        422: problem_doc("Invalid edit, or no such section (SECTION_NOT_FOUND lists the sections)."),
+    },
+)
+def preview_run_output(run_id: str, request: Request, body: OutputPreviewRequest) -> dict[str, Any]:
+    """How the answer would read with one section replaced, rendered as the answer is (raw HTML
+    never passes), and which of the new sentences cite nothing.  Nothing is saved."""
+    runs = service(request)
+    runs.view(run_id, caller(request))
+    markdown, uncited = runs.answers.preview(run_id, body.section, body.content)
+    return {"run_id": run_id, "html": answer_html(markdown), "uncited_sentences": uncited}
 
 
 @router.get("/{run_id}/output/versions", response_model=OutputVersionsResponse, responses=ARTIFACT_ERRORS)

@@ -267,3 +267,22 @@ def test_versions_and_annotations_survive_a_restart(tmp_path: Path) -> None:
         assert [n["text"] for n in http.get(f"/api/v1/runs/{run_id}/annotations").json()["annotations"]] == [
             "Still here?"
         ]
+
+
+def test_the_output_lists_its_sections_and_a_preview_saves_nothing(client: TestClient) -> None:
+    run_id = finished(client)
+    body = client.get(f"/api/v1/runs/{run_id}/output").json()
+    assert [(s["index"], s["heading"]) for s in body["sections"]] == [
+        (0, REQUEST["question"]),
+        (1, "Funding"),
+        (2, "Sources"),
+    ]
+    assert body["sections"][1]["content"] == "- The fund provides 1.8 billion euro. [2]"
+    text = "- A <script>alert(1)</script> new figure. [2]\n- Said without any evidence at all."
+    preview = client.post(f"/api/v1/runs/{run_id}/output/preview", json={"section": 1, "content": text})
+    assert preview.status_code == 200, preview.text
+    shown = preview.json()
+    assert "new figure" in shown["html"] and "<script>" not in shown["html"]
+    assert shown["uncited_sentences"] == ["Said without any evidence at all."]
+    after = client.get(f"/api/v1/runs/{run_id}/output").json()
+    assert (after["version"], after["content"]) == (1, body["content"])
