@@ -382,3 +382,67 @@ def test_a_finished_run_is_regenerated_with_feedback_from_the_console(page: Page
     page.fill("#feedback", " ")
     page.click("#regenerate-button")
     expect(page.locator("#feedback-error")).to_contain_text("feedback must contain text")
+
+
+def test_a_section_is_edited_with_a_safe_preview_and_versions_can_be_switched(
+    page: Page, server: Server
+) -> None:
+    ask(page, server, "What is the offshore wind target, and when are the auction rounds?")
+    expect(page.locator("#run-status")).to_have_text("completed")
+    expect(page.locator("#work")).to_be_visible()
+    page.click("#edit-box summary")
+    page.select_option("#edit-section", label="When are the auction rounds")
+    expect(page.locator("#edit-content")).to_have_value(re.compile("three auction rounds"))
+    page.fill(
+        "#edit-content",
+        "- Auctions run in 2026, 2028 and 2030. [1]\n- <img src=x onerror=alert(1)> Bidders love them.",
+    )
+    page.click("#preview-button")
+    preview = page.locator("#edit-preview")
+    expect(preview).to_contain_text("Auctions run in 2026, 2028 and 2030.")
+    expect(preview.locator("img")).to_have_count(0)  # raw HTML never passes
+    expect(page.locator("#preview-uncited")).to_contain_text("Bidders love them.")
+    expect(page.locator("#answer")).not_to_contain_text("Auctions run in")  # a preview saves nothing
+    page.click("#save-edit")
+    expect(page.locator("#answer")).to_contain_text("Auctions run in 2026, 2028 and 2030.")
+    expect(page.locator("#version-select")).to_have_value("2")
+    expect(page.locator("#version-select option")).to_have_count(2)
+    expect(page.locator("#uncited")).to_contain_text("Bidders love them.")
+    page.select_option("#version-select", "1")
+    expect(page.locator("#answer")).to_contain_text("tendered in three auction rounds")
+    expect(page.locator("#answer")).not_to_contain_text("Auctions run in")
+    expect(page.locator("#version-note")).to_have_text("Showing version 1; the latest is 2.")
+    expect(page.locator("#save-edit")).to_be_disabled()
+    page.select_option("#version-select", "2")
+    expect(page.locator("#answer")).to_contain_text("Auctions run in")
+    page.select_option("#note-section", label="What is the offshore wind target")
+    page.fill("#note-text", "Check the 2032 date with the agency.")
+    page.click("#add-note")
+    note = page.locator("#notes li")
+    expect(note).to_have_count(1)
+    expect(note).to_contain_text("Check the 2032 date with the agency.")
+    page.click("#notes li button")
+    expect(page.locator("#notes li")).to_have_count(0)
+    screenshot(page, "console-edited")
+
+
+def test_regenerating_an_edited_answer_asks_first(page: Page, server: Server) -> None:
+    parent = ask(page, server, "What is the offshore wind capacity target?")
+    expect(page.locator("#run-status")).to_have_text("completed")
+    page.click("#edit-box summary")
+    page.fill("#edit-content", "- The target is 3.5 gigawatts by 2032. [1]")
+    page.click("#save-edit")
+    expect(page.locator("#version-select")).to_have_value("2")
+    page.fill("#feedback", "focus on auctions")
+    page.click("#regenerate-button")
+    warning = page.locator("#regenerate-warning")
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text("“What is the offshore wind capacity target?”")
+    expect(page).to_have_url(f"{server.url}/runs/{parent}")  # nothing started yet
+    page.click("#regenerate-keep")
+    expect(warning).to_be_hidden()
+    page.click("#regenerate-button")
+    page.click("#regenerate-force")
+    expect(page).not_to_have_url(f"{server.url}/runs/{parent}")
+    expect(page.locator("#run-status")).to_have_text("completed")
+    expect(page.locator("#lineage")).to_contain_text(f"Regenerated from {parent} with feedback")

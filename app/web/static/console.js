@@ -169,7 +169,9 @@ function showRun(runId) {
   $("run").hidden = false;
   $("run-title").textContent = runId;
   document.title = `Run ${runId} · Runlane`;
-  for (const id of ["answer", "evidence", "run-why", "partial", "regenerate-form"]) $(id).hidden = true;
+  for (const id of ["answer", "evidence", "run-why", "partial", "regenerate-form", "work", "regenerate-warning"]) {
+    $(id).hidden = true;
+  }
   $("run-question").textContent = "";
   $("run-meta").textContent = "";
   $("lineage").replaceChildren();
@@ -207,16 +209,26 @@ async function loadDetail(runId) {
   }
 }
 
-async function regenerate(event) {
-  event.preventDefault();
+// Regenerating an answer with edits asks first: the new run will not carry them.
+async function regenerate(event, force = false) {
+  if (event) event.preventDefault();
   const runId = current.runId;
   $("feedback-error").hidden = true;
+  $("regenerate-warning").hidden = true;
   $("regenerate-button").disabled = true;
   try {
     const { response, body, offline } = await api(`${API}/${encodeURIComponent(runId)}/regenerate`, {
       method: "POST", headers: { "content-type": "application/json" },
-      body: JSON.stringify({ feedback: $("feedback").value }),
+      body: JSON.stringify({ feedback: $("feedback").value, force }),
     });
+    if (!offline && response.status === 409 && body.code === "EDITS_WOULD_BE_LOST") {
+      $("regenerate-warning-text").textContent = `This answer has your edits in ${body.edited_sections
+        .map((name) => `“${name}”`).join(", ")}. A new run answers afresh and will not carry them; ` +
+        "they stay in this run's versions.";
+      $("regenerate-warning").hidden = false;
+      $("regenerate-force").focus();
+      return;
+    }
     if (offline || !response.ok) {
       const error = offline ? null : (body.errors || []).find((e) => e.loc.includes("feedback"));
       $("feedback-error").textContent = offline ? "Cannot reach the server; try again in a moment."
@@ -314,7 +326,10 @@ async function finished(status) {
     api(`${API}/${encodeURIComponent(runId)}/context`),
   ]);
   if (current.runId !== runId) return;
-  if (output.response && output.response.ok) renderAnswer(output.body.html, status);
+  if (output.response && output.response.ok) {
+    renderAnswer(output.body.html, status);
+    loadWork(runId); // versions, edits and notes (answer_work.js)
+  }
   if (context.response && context.response.ok) renderEvidence(context.body.context_bundle, status.gaps);
   $("regenerate-form").hidden = false;
   loadDetail(runId); // a regenerated run may have appeared meanwhile
@@ -474,6 +489,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("cancel-button").addEventListener("click", cancelRun);
   $("answer").addEventListener("click", openCitation);
   $("regenerate-form").addEventListener("submit", regenerate);
+  $("regenerate-force").addEventListener("click", () => regenerate(null, true));
+  $("regenerate-keep").addEventListener("click", () => { $("regenerate-warning").hidden = true; });
   $("refresh-runs").addEventListener("click", () => loadRuns(true));
   $("more-runs").addEventListener("click", () => loadRuns(false));
   $("status-filter").addEventListener("change", () => loadRuns(true));
