@@ -46,6 +46,8 @@ def _call(client: httpx.Client, method: str, path: str, key: str | None = None) 
         body = {"question": "What is funded?"}
     elif method == "POST" and path.endswith("/regenerate"):
         body = {"feedback": "shorter, please"}
+    elif path.endswith("/output/preview"):
+        body = {"section": 0, "content": "A preview."}
     elif method == "PATCH" and path.endswith("/output"):
         body = {"section": 0, "content": "An edit.", "base_version": 1}
     elif method == "POST" and path.endswith("/annotations"):
