@@ -233,6 +233,7 @@ class RunOutputResponse(BaseModel):
             "has_user_edits": False,
             "edited_sections": [],
             "uncited_sentences": [],
+            "unknown_citations": [],
             "sections": [{"index": 0, "heading": "What are main climate initiatives?", "content": "..."}],
         }
     )

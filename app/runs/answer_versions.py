@@ -17,6 +17,7 @@ next edit brings final.md up to date.  The context bundle is never edited.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,7 @@ from app.runs.run_state import RunState, iso, utc_now
 from app.runs.run_store import FINAL_FILE, RunStore
 
 VERSIONS_DIR = "versions"
+CITATION = re.compile(r"\[(D?\d+)\]")
 RECORD_FILE = "versions.json"
 
 
@@ -94,6 +96,31 @@ class Answer:
             if section.heading in edited
             for sentence in uncited_sentences(section_text(self.text, section))
         ]
+
+    def unknown_citations(self, evidence: set[str] | None) -> list[str]:
+        """Citations in edited sections of evidence the run does not have ([9] of five passages);
+        None when the run's bundle does not say what it holds (a plugged-in pipeline's own)."""
+        if evidence is None:
+            return []
+        edited = set(self.edited_sections)
+        cited = (
+            label
+            for section in sections(self.text)
+            if section.heading in edited
+            for label in CITATION.findall(section_text(self.text, section))
+        )
+        return [f"[{label}]" for label in dict.fromkeys(cited) if label not in evidence]
+
+
+def evidence_labels(bundle: dict[str, Any]) -> set[str] | None:
+    """What an answer may cite, from the default pipeline's bundle: [n] passages, [Dn] data."""
+    passages = bundle.get("passages")
+    if not isinstance(passages, list):
+        return None
+    labels = {str(p.get("id")) for p in passages if isinstance(p, dict)}
+    sql = bundle.get("sql")
+    queries = sql.get("queries", []) if isinstance(sql, dict) else []
+    return labels | {str(q["label"]) for q in queries if isinstance(q, dict) and q.get("label")}
 
 
 class AnswerVersions:

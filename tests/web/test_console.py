@@ -395,19 +395,21 @@ def test_a_section_is_edited_with_a_safe_preview_and_versions_can_be_switched(
     expect(page.locator("#edit-content")).to_have_value(re.compile("three auction rounds"))
     page.fill(
         "#edit-content",
-        "- Auctions run in 2026, 2028 and 2030. [1]\n- <img src=x onerror=alert(1)> Bidders love them.",
+        "- Auctions run in 2026, 2028 and 2030. [1]\n- <img src=x onerror=alert(1)> Bidders love them. [42]"
+        "\n- Nobody has ever doubted these dates.",
     )
     page.click("#preview-button")
     preview = page.locator("#edit-preview")
     expect(preview).to_contain_text("Auctions run in 2026, 2028 and 2030.")
     expect(preview.locator("img")).to_have_count(0)  # raw HTML never passes
-    expect(page.locator("#preview-uncited")).to_contain_text("Bidders love them.")
+    expect(page.locator("#preview-uncited")).to_contain_text("Nobody has ever doubted these dates.")
     expect(page.locator("#answer")).not_to_contain_text("Auctions run in")  # a preview saves nothing
     page.click("#save-edit")
     expect(page.locator("#answer")).to_contain_text("Auctions run in 2026, 2028 and 2030.")
     expect(page.locator("#version-select")).to_have_value("2")
     expect(page.locator("#version-select option")).to_have_count(2)
-    expect(page.locator("#uncited")).to_contain_text("Bidders love them.")
+    expect(page.locator("#uncited")).to_contain_text("Nobody has ever doubted these dates.")
+    expect(page.locator("#uncited")).to_contain_text("cite evidence this run does not have: [42]")
     page.select_option("#version-select", "1")
     expect(page.locator("#answer")).to_contain_text("tendered in three auction rounds")
     expect(page.locator("#answer")).not_to_contain_text("Auctions run in")

@@ -26,7 +26,7 @@ from app.api.routes.responses import (
     problem_doc,
     service,
 )
-from app.runs.answer_versions import Answer
+from app.runs.answer_versions import Answer, evidence_labels
 from app.runs.run_artifacts import parse_context, read_artifact
 from app.runs.run_service import API_PREFIX
 from app.runs.run_store import CONTEXT_FILE, RunStore
@@ -73,7 +73,16 @@ def _answer(request: Request, run_id: str, version: int | None) -> Answer:
     return runs.answers.read(run_id, version)
 
 
-def _output(answer: Answer) -> dict[str, Any]:
+def _evidence(request: Request, answer: Answer) -> set[str] | None:
+    """The labels an edited answer may cite (the bundle is read only once people have edited)."""
+    if answer.latest == 1 or not answer.state.has_context:
+        return None
+    return evidence_labels(
+        parse_context(read_artifact(service(request).store, answer.state.run_id, CONTEXT_FILE))
+    )
+
+
+def _output(answer: Answer, evidence: set[str] | None = None) -> dict[str, Any]:
     return {
         "run_id": answer.state.run_id,
         "status": answer.state.status.value,
@@ -83,6 +92,7 @@ def _output(answer: Answer) -> dict[str, Any]:
         "has_user_edits": answer.latest > 1,
         "edited_sections": answer.edited_sections,
         "uncited_sentences": answer.uncited(),
+        "unknown_citations": answer.unknown_citations(evidence),
         "sections": answer.sections(),
     }
 
@@ -93,7 +103,7 @@ def _output(answer: Answer) -> dict[str, Any]:
 def get_run_output(run_id: str, request: Request, version: Annotated[int | None, VERSION] = None) -> Response:
     """The final answer (markdown) of a finished run: its latest version, or the one asked for."""
     answer = _answer(request, run_id, version)
-    return _respond(request, answer.etag, _output(answer))
+    return _respond(request, answer.etag, _output(answer, _evidence(request, answer)))
 
 
 @router.patch(
@@ -125,7 +135,7 @@ def edit_run_output(
     answer = runs.answers.edit(
         run_id, body.section, body.content, if_match, body.base_version, key.id if key else None
     )
-    return _respond(request, answer.etag, _output(answer))
+    return _respond(request, answer.etag, _output(answer, _evidence(request, answer)))
 
 
 @router.post(

@@ -22,6 +22,12 @@ async function loadWork(runId) {
   if (versions.response && versions.response.ok) fillVersions(versions.body);
   if (notes.response && notes.response.ok) renderNotes(notes.body.annotations);
   listUncited($("uncited"), output.body.uncited_sentences, "Your edits say this without citing evidence:");
+  if (output.body.unknown_citations.length) {
+    $("uncited").append(el("p", {
+      text: `Your edits cite evidence this run does not have: ${output.body.unknown_citations.join(", ")}.`,
+    }));
+    $("uncited").hidden = false;
+  }
   $("edit-error").hidden = true;
   $("edit-preview").hidden = true;
   $("preview-uncited").hidden = true;

@@ -139,6 +139,10 @@ def test_an_edited_sentence_without_a_citation_is_shown_as_uncited(client: TestC
     content = "- The fund provides 1.8 billion euro. [2]\n- It will surely double by 2040 anyway."
     body = edit(client, run_id, etag, section="Funding", content=content).json()
     assert body["uncited_sentences"] == ["It will surely double by 2040 anyway."]
+    assert body["unknown_citations"] == []
+    cites_nothing_real = "- The fund provides 1.8 billion euro. [9]"
+    again = edit(client, run_id, None, section="Funding", content=cites_nothing_real, base_version=2).json()
+    assert again["unknown_citations"] == ["[9]"]  # the run has passages 1 and 2 only
     context = client.get(f"/api/v1/runs/{run_id}/context").json()["context_bundle"]
     assert context == {"passages": [{"id": 1}, {"id": 2}]}  # the evidence is never edited
 

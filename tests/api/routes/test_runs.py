@@ -106,6 +106,7 @@ def test_output_and_context_answer_409_while_running_then_200(
         "has_user_edits",
         "edited_sections",
         "uncited_sentences",
+        "unknown_citations",
         "sections",
     }
     assert (body["version"], body["has_user_edits"], body["edited_sections"]) == (1, False, [])
