@@ -53,6 +53,9 @@ class Metrics:
             buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600),
         )
         self.sse_streams = Gauge("runlane_sse_streams_active", "Open event streams.", registry=self.registry)
+        self.ws_streams = Gauge(
+            "runlane_ws_streams_active", "Open WebSocket event streams.", registry=self.registry
+        )
 
     def observe_run(self, state: RunState) -> None:
         if state.started_at and state.completed_at:

@@ -44,7 +44,12 @@ async def mirror_run_events(websocket: WebSocket, run_id: str, last_event_id: in
     end = await end_event_id(runs.store, run_id) if last_event_id else None
     connected = True
     if end is None or last_event_id < end:  # else the client saw the end already: nothing more
-        connected = await _forward(websocket, runs, run_id, max(0, last_event_id))
+        streams = websocket.app.state.metrics.ws_streams
+        streams.inc()
+        try:
+            connected = await _forward(websocket, runs, run_id, max(0, last_event_id))
+        finally:
+            streams.dec()
     if connected:
         await websocket.close(1000)
 

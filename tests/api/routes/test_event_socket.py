@@ -13,7 +13,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import wait_for_status
+from tests.conftest import wait_for_status, wait_until
 from tests.support.keys import bearer, make_key
 from tests.support.server import REPO_ROOT, Server, uvicorn_server
 
@@ -87,8 +87,13 @@ def test_a_live_run_is_followed_to_its_end_and_resumes_like_the_sse_stream(serve
     with httpx.Client(base_url=server.url, timeout=30) as client:
         run_id = client.post("/api/v1/runs", json=QUESTION).json()["run_id"]
     with connect(ws_url(server, f"/api/v1/runs/{run_id}/ws")) as socket:
-        live, code = socket_events(socket)
+        first = orjson.loads(socket.recv(timeout=30))
+        open_streams = httpx.get(f"{server.url}/metrics").text
+        rest, code = socket_events(socket)
+    live = [first, *rest]
     assert code == 1000 and live[-1]["event"] == "end"
+    assert "runlane_ws_streams_active 1.0" in open_streams
+    wait_until(lambda: "runlane_ws_streams_active 0.0" in httpx.get(f"{server.url}/metrics").text)
     assert live == sse_events(server, run_id)
     middle = int(live[len(live) // 2]["id"])
     with connect(ws_url(server, f"/api/v1/runs/{run_id}/ws?last_event_id={middle}")) as socket:
