@@ -40,7 +40,7 @@ from app.runs.errors import (
     VersionNotFoundError,
 )
 from app.runs.regular_files import read_regular
-from app.runs.run_artifacts import read_artifact
+from app.runs.run_artifacts import produced_state, read_artifact
 from app.runs.run_state import RunState, iso, utc_now
 from app.runs.run_store import FINAL_FILE, RunStore
 
@@ -153,17 +153,20 @@ class AnswerVersions:
 
     def read(self, run_id: str, version: int | None = None) -> Answer:
         """The latest version of a finished run's answer, or the one asked for."""
-        artifact = read_artifact(self.store, run_id, FINAL_FILE)  # 409 until it has an answer
+        state = produced_state(self.store, run_id, FINAL_FILE)  # 409 until it has an answer
         record = self._record(run_id)
         latest = record[-1]["version"] if record else 1
         wanted = latest if version is None else version
         if not 1 <= wanted <= latest:
             raise VersionNotFoundError(run_id, wanted, latest)
-        content = artifact.content if not record else self._version_file(run_id, wanted)
+        if record:
+            content = self._version_file(run_id, wanted)
+        else:  # never edited: final.md is the one version
+            content = read_artifact(self.store, run_id, FINAL_FILE).content
         path = self.store.display_path(
             run_id, FINAL_FILE if wanted == latest else f"{VERSIONS_DIR}/{wanted}.md"
         )
-        return Answer(artifact.state, content, wanted, latest, record, path)
+        return Answer(state, content, wanted, latest, record, path)
 
     def summary(self, run_id: str) -> dict[str, Any]:
         """What the run detail says of the answer's versions (from the record alone)."""

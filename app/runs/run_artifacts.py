@@ -22,8 +22,8 @@ class Artifact:
     etag: str
 
 
-def read_artifact(store: RunStore, run_id: str, name: str) -> Artifact:
-    """`final.md` or `context_bundle.json` of a terminal run, with its display path and ETag."""
+def produced_state(store: RunStore, run_id: str, name: str) -> RunState:
+    """The state of a terminal run that produced `final.md` (or `context_bundle.json`)."""
     state = store.get(run_id)
     what = "answer" if name == FINAL_FILE else "context bundle"
     if not state.status.is_terminal:
@@ -31,6 +31,12 @@ def read_artifact(store: RunStore, run_id: str, name: str) -> Artifact:
     produced = state.has_output if name == FINAL_FILE else state.has_context
     if not produced:
         raise ArtifactNotProducedError(run_id, state.status.value, what)
+    return state
+
+
+def read_artifact(store: RunStore, run_id: str, name: str) -> Artifact:
+    """`final.md` or `context_bundle.json` of a terminal run, with its display path and ETag."""
+    state = produced_state(store, run_id, name)
     try:
         content = read_regular(f"{store.root}/{run_id}/{name}")[0]
     except FileNotFoundError:
