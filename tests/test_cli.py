@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -223,14 +224,27 @@ def test_ctrl_c_leaves_the_run_going_and_says_how_to_follow_or_cancel_it(tmp_pat
             text=True,
         )
         status_url = f"{gated.url}/api/v1/runs/cli-interrupted/status"
+        said: list[str] = []
+        stream = process.stderr
+        assert stream is not None
+        reader = threading.Thread(target=lambda: said.extend(stream), daemon=True)
+        reader.start()
 
-        def running() -> bool:
+        def following() -> bool:
+            # The run is running and the CLI follows it (a fast run can be running before the
+            # CLI has even read its 202).
             answer = httpx.get(status_url)
-            return answer.status_code == 200 and answer.json()["status"] == "running"
+            running = answer.status_code == 200 and answer.json()["status"] == "running"
+            return running and any(line.startswith("running") for line in said)
 
-        wait_until(running)
+        wait_until(following)
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
+        process.wait(timeout=60)
+        reader.join(timeout=30)
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+        stderr = "".join(said)
         assert process.returncode == 130
         assert "runlane status cli-interrupted" in stderr and "runlane cancel cli-interrupted" in stderr
         assert "Traceback" not in stderr
