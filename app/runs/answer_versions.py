@@ -77,8 +77,7 @@ class Answer:
     @property
     def edited_sections(self) -> list[str]:
         """Every section people have changed, in the order they first changed it."""
-        changed = (name for entry in self.record for name in entry.get("sections_changed", []))
-        return list(dict.fromkeys(changed))
+        return changed_sections(self.record)
 
     def sections(self) -> list[dict[str, Any]]:
         """Each section: its index, heading and text (what an editor starts from)."""
@@ -110,6 +109,11 @@ class Answer:
             for label in CITATION.findall(section_text(self.text, section))
         )
         return [f"[{label}]" for label in dict.fromkeys(cited) if label not in evidence]
+
+
+def changed_sections(record: list[dict[str, Any]]) -> list[str]:
+    changed = (name for entry in record for name in entry.get("sections_changed", []))
+    return list(dict.fromkeys(changed))
 
 
 def evidence_labels(bundle: dict[str, Any]) -> set[str] | None:
@@ -171,11 +175,10 @@ class AnswerVersions:
     def summary(self, run_id: str) -> dict[str, Any]:
         """What the run detail says of the answer's versions (from the record alone)."""
         record = self._record(run_id)
-        changed = (name for entry in record for name in entry.get("sections_changed", []))
         return {
             "version": record[-1]["version"] if record else 1,
             "has_user_edits": len(record) > 1,
-            "edited_sections": list(dict.fromkeys(changed)),
+            "edited_sections": changed_sections(record),
         }
 
     def listing(self, run_id: str) -> list[dict[str, Any]]:
