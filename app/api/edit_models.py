@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, WithJsonSchema
+from pydantic import BaseModel, Field, StrictInt
 
-Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+from app.api.model_types import Text, Timestamp, examples
+
 SectionName = Annotated[
     str | StrictInt,
     Field(
@@ -16,18 +17,10 @@ SectionName = Annotated[
 ]
 
 
-def _has_text(value: str, info: ValidationInfo) -> str:
-    if not value.strip():
-        raise ValueError(f"{info.field_name} must contain text")
-    return value
-
-
-def _examples(*values: dict[str, Any]) -> ConfigDict:
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(values)})
-
-
 class OutputEditRequest(BaseModel):
-    model_config = _examples({"section": "Sources", "content": "- [1] `documents/renewable-energy.md`"})
+    model_config = examples(
+        {"section": "Sources", "content": "- [1] `documents/renewable-energy.md`"}, forbid_extra=True
+    )
 
     section: SectionName
     content: str = Field(max_length=200_000, description="The section's new markdown (its heading stays).")
@@ -37,14 +30,16 @@ class OutputEditRequest(BaseModel):
 
 
 class OutputPreviewRequest(BaseModel):
-    model_config = _examples({"section": "Funding", "content": "- The fund holds 1.8 billion euro. [2]"})
+    model_config = examples(
+        {"section": "Funding", "content": "- The fund holds 1.8 billion euro. [2]"}, forbid_extra=True
+    )
 
     section: SectionName
     content: str = Field(max_length=200_000, description="The section's new markdown.")
 
 
 class OutputPreviewResponse(BaseModel):
-    model_config = _examples(
+    model_config = examples(
         {"run_id": "20261122_101500_1a2b3c4d", "html": "<h1>What is funded?</h1>", "uncited_sentences": []}
     )
 
@@ -93,7 +88,7 @@ EXAMPLE_NOTE = {
 
 
 class OutputVersionsResponse(BaseModel):
-    model_config = _examples(
+    model_config = examples(
         {
             "run_id": "20261122_101500_1a2b3c4d",
             "latest_version": 2,
@@ -110,16 +105,16 @@ class OutputVersionsResponse(BaseModel):
 
 
 class AnnotationRequest(BaseModel):
-    model_config = _examples({"section": 0, "text": "Check the 2032 figure with the energy agency."})
+    model_config = examples(
+        {"section": 0, "text": "Check the 2032 figure with the energy agency."}, forbid_extra=True
+    )
 
     section: SectionName
-    text: Annotated[str, AfterValidator(_has_text)] = Field(
-        min_length=1, max_length=5000, description="The note, plain text."
-    )
+    text: Text = Field(min_length=1, max_length=5000, description="The note, plain text.")
 
 
 class AnnotationResponse(BaseModel):
-    model_config = _examples(EXAMPLE_NOTE)
+    model_config = examples(EXAMPLE_NOTE)
 
     id: int = Field(description="The annotation's id within its run.")
     section: str = Field(description="The heading of the section it is about.")
@@ -130,7 +125,7 @@ class AnnotationResponse(BaseModel):
 
 
 class AnnotationListResponse(BaseModel):
-    model_config = _examples({"run_id": "20261122_101500_1a2b3c4d", "annotations": [EXAMPLE_NOTE]})
+    model_config = examples({"run_id": "20261122_101500_1a2b3c4d", "annotations": [EXAMPLE_NOTE]})
 
     run_id: str = Field(description="The run's id.")
     annotations: list[AnnotationResponse] = Field(description="Oldest first.")

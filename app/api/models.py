@@ -4,26 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema
 
 from app.api.edit_models import AnnotationResponse, AnswerSection, AnswerVersionsInfo
+from app.api.model_types import Text, Timestamp, examples
 from app.runs.run_ids import RUN_ID_PATTERN, RUN_ID_RULE, is_valid_run_id
 from app.runs.run_state import FinishReason, GapKind, RunStatus
 
 # One enum component for every status field (a generated client gets one type, not one each).
 StatusValue = RunStatus
-# Timestamps stay the server's own strings (ISO 8601, UTC, `Z`); the document says what they are.
-Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 RunId = Annotated[
     str,
     WithJsonSchema({"type": "string", "pattern": RUN_ID_PATTERN.pattern, "description": RUN_ID_RULE}),
 ]
-
-
-def _has_text(value: str, info: ValidationInfo) -> str:
-    if not value.strip():
-        raise ValueError(f"{info.field_name} must contain text")
-    return value
 
 
 def _safe_run_id(value: str) -> str:
@@ -32,8 +25,7 @@ def _safe_run_id(value: str) -> str:
     return value
 
 
-# What a request may say: text that is more than spaces, and run ids that are safe as folder names.
-Text = Annotated[str, AfterValidator(_has_text)]
+# Run ids a request may choose: safe as folder names.
 ClientRunId = Annotated[str, AfterValidator(_safe_run_id)]
 
 EXAMPLE_ID = "20261122_101500_1a2b3c4d"
@@ -64,10 +56,6 @@ EXAMPLE_LINKS = {
     "output_url": f"{EXAMPLE_BASE}/output",
     "context_url": f"{EXAMPLE_BASE}/context",
 }
-
-
-def examples(*values: dict[str, Any]) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": list(values)})
 
 
 class RunCreateRequest(BaseModel):
