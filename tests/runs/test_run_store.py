@@ -288,6 +288,45 @@ def test_claim_is_exclusive(store: RunStore) -> None:
     assert store.get(run_id).owner == current_owner(socket.gethostname())
 
 
+def test_a_run_held_by_one_thread_never_holds_up_another_run(store: RunStore) -> None:
+    run_ids = [f"other-{number}" for number in range(1000)]
+    for run_id in ["held", *run_ids]:
+        (store.root / run_id).mkdir()
+    passed = threading.Event()
+
+    def lock_the_others() -> None:
+        for run_id in run_ids:
+            with store.locked(run_id):
+                pass
+        passed.set()
+
+    with store.locked("held"):
+        threading.Thread(target=lock_the_others, daemon=True).start()
+        assert passed.wait(30)
+
+
+def test_threads_taking_one_run_take_turns(store: RunStore) -> None:
+    (store.root / "shared").mkdir()
+    inside, most, guard = [0], [0], threading.Lock()
+
+    def take_turns() -> None:
+        for _ in range(200):
+            with store.locked("shared"):
+                with guard:
+                    inside[0] += 1
+                    most[0] = max(most[0], inside[0])
+                os.stat(store.root / "shared")  # a system call: other threads run meanwhile
+                with guard:
+                    inside[0] -= 1
+
+    threads = [threading.Thread(target=take_turns) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert most[0] == 1
+
+
 def test_a_claim_is_logged_with_the_next_write_and_streamed_with_the_same_id_before(store: RunStore) -> None:
     run_id = store.create(REQUEST, None, 60).run_id
     claimed = store.claim(run_id, current_owner(socket.gethostname()))
