@@ -54,7 +54,7 @@ from app.runs.run_state import (
 )
 from app.runs.state_file import STATE_FILE, load_state
 from app.runs.status_cache import StatusCache, StatusView
-from app.runs.store_writer import DEFAULT_SYNC, Change, FileSystemSync, IndexRow, StoreWriter
+from app.runs.store_writer import DEFAULT_SYNC, Change, IndexRow, StoreWriter
 
 logger = logging.getLogger("runlane.store")
 
@@ -111,7 +111,7 @@ class RunStore:
         output_dir: Path,
         pipeline_name: str = "",
         retention: timedelta | None = None,
-        sync: FileSystemSync | None = DEFAULT_SYNC,
+        sync_filesystem: bool = True,
         index: Index | None = None,
         locks: RunLocks | None = None,
     ) -> None:
@@ -128,6 +128,7 @@ class RunStore:
         self._statuses = StatusCache()
         self._dequeue_guard = threading.Lock()
         self._dequeued = 0
+        sync = DEFAULT_SYNC if sync_filesystem else None
         self.writer = StoreWriter(self._root_str, self.index_rows, sync=sync)
 
     def close(self) -> None:

@@ -7,7 +7,6 @@ from datetime import timedelta
 from app.config import Settings
 from app.runs.quotas import PgRateLog, RateLog, SqliteRateLog
 from app.runs.run_store import META_DIR, RunStore
-from app.runs.store_writer import DEFAULT_SYNC
 
 
 def open_store(settings: Settings) -> RunStore:
@@ -24,7 +23,7 @@ def open_store(settings: Settings) -> RunStore:
         settings.output_dir,
         settings.pipeline,
         retention,
-        sync=DEFAULT_SYNC if settings.durable_sync == "filesystem" else None,
+        sync_filesystem=settings.durable_sync == "filesystem",
         index=index,
         locks=locks,
     )

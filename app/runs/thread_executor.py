@@ -25,32 +25,8 @@ from app.runs.run_store import RunStore
 logger = logging.getLogger("runlane.executor")
 
 
-# Threads beyond the pipelines' slots: a run whose pipeline has returned gives its slot to the
-# next run while its own thread waits for the terminal state to be durable, and queued runs wait
-# for a slot on a thread of their own.
-_RECORDING_THREADS = 32
-
-
-class _Once:
-    """Calls its function the first time it is called, and never again."""
-
-    __slots__ = ("_function", "_lock")
-
-    def __init__(self, function: Callable[[], None]) -> None:
-        self._function: Callable[[], None] | None = function
-        self._lock = threading.Lock()
-
-    def __call__(self) -> None:
-        with self._lock:
-            function, self._function = self._function, None
-        if function is not None:
-            function()
-
-
 class ThreadExecutor:
-    """Executes runs' pipelines, `max_workers` at a time, on a thread pool; a heartbeat thread
-    marks them alive meanwhile.  A run holds its slot while it is claimed and while its pipeline
-    runs, not while its end is written: the next run starts meanwhile.
+    """Executes runs on `max_workers` threads; a heartbeat thread marks them alive meanwhile.
 
     A run whose terminal state could not be written (the disk was full) stays owned here, keeps
     its heartbeat, and its failure is written again on every beat until it sticks: it never
@@ -74,16 +50,12 @@ class ThreadExecutor:
         self.heartbeat_interval_s = heartbeat_interval_s
         self.shutdown_grace_s = shutdown_grace_s
         self.on_finished = on_finished
-        self._pool = ThreadPoolExecutor(
-            max_workers=max_workers + _RECORDING_THREADS, thread_name_prefix="runlane-run"
-        )
-        self._pending: set[str] = set()  # submitted, waiting for a slot
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="runlane-run")
+        self._pending: set[str] = set()
         self._running: dict[str, int] = {}  # run id -> the attempt this process executes
         self._unsettled: dict[str, RunError] = {}
-        self._in_slots = 0  # runs being claimed or in their pipeline
         self._guard = threading.Lock()
         self._idle = threading.Condition(self._guard)
-        self._slot_free = threading.Condition(self._guard)
         self._closing = threading.Event()
         self._stopping = threading.Event()
         self._beater: threading.Thread | None = None
@@ -116,8 +88,6 @@ class ThreadExecutor:
         """Stop taking work; give running pipelines a grace period to finish, then ask them to
         stop and wait `stop_wait_s` more; runs still going after that end failed/interrupted."""
         self._closing.set()
-        with self._slot_free:
-            self._slot_free.notify_all()  # runs waiting for a slot stay queued
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._wait_idle(self.shutdown_grace_s)
         self._stopping.set()
@@ -137,55 +107,29 @@ class ThreadExecutor:
                 self._idle.wait(remaining)
 
     def _execute(self, run_id: str) -> None:
-        with self._slot_free:
-            while self._in_slots >= self.max_workers and not self._closing.is_set():
-                self._slot_free.wait()
+        with self._guard:
             self._pending.discard(run_id)
-            if self._closing.is_set():
-                return
-            self._in_slots += 1
-        left = _Once(self._leave_slot)
-        try:
-            state = self._claim(run_id)
-            if state is not None:
-                self._execute_claimed(state, left)
-        finally:
-            left()
-
-    def _leave_slot(self) -> None:
-        with self._slot_free:
-            self._in_slots -= 1
-            self._slot_free.notify()
+        if self._closing.is_set():
+            return
+        self.execute_here(run_id)
 
     def execute_here(self, run_id: str) -> None:
         """Claim and run one run on the calling thread (a Celery worker's task), with heartbeats."""
-        state = self._claim(run_id)
-        if state is not None:
-            self._execute_claimed(state, lambda: None)
-
-    def _claim(self, run_id: str) -> RunState | None:
         try:
             state = self.runner.claim(run_id)
         except Exception:  # the thread boundary: a claim that could not be written leaves it queued
             logger.exception("run could not be claimed", extra={"run_id": run_id})
-            return None
-        if state is not None:
-            with self._guard:
-                self._running[run_id] = state.attempt
-        return state
-
-    def _execute_claimed(self, state: RunState, pipeline_done: Callable[[], None]) -> None:
-        work = functools.partial(self.runner.execute, state, self._stopping, pipeline_done)
+            return
+        if state is None:
+            return
+        with self._guard:
+            self._running[run_id] = state.attempt
         try:
-            self._settle(state.run_id, work)
+            self._settle(run_id, lambda: self.runner.execute(state, self._stopping))
         finally:
-            pipeline_done()
-            self._forget(state.run_id)
-
-    def _forget(self, run_id: str) -> None:
-        with self._idle:
-            self._running.pop(run_id, None)
-            self._idle.notify_all()
+            with self._idle:
+                self._running.pop(run_id, None)
+                self._idle.notify_all()
 
     def _settle(self, run_id: str, work: Callable[[], RunState | None]) -> None:
         """Do work that ends a run; if even recording its failure fails, keep retrying that."""

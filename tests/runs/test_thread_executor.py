@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import errno
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -206,46 +205,6 @@ def test_an_error_while_saving_artifacts_fails_the_run_with_its_real_cause_and_i
     assert state.finish_reason == "error"
     logged = [r for r in runlane_logs.records if getattr(r, "run_id", None) == run_id and r.exc_info]
     assert logged and "final.md" in str(logged[0].exc_info[1])  # type: ignore[index]
-
-
-def test_a_run_gives_its_slot_to_the_next_once_its_pipeline_returns(settings: Settings) -> None:
-    """With one slot, a queued run starts while the previous run's end is still being made
-    durable: a slow disk holds no pipeline back."""
-    holding, held, release = threading.Event(), threading.Event(), threading.Event()
-
-    def sync(root: str) -> None:
-        if holding.is_set():
-            held.set()
-            release.wait(30)
-
-    store = RunStore(settings.output_dir, sync=sync)
-    first, second = (store.create(REQUEST, None, 60).run_id for _ in range(2))
-    second_started = threading.Event()
-
-    def pipeline(ctx: RunContext) -> PipelineResult:
-        if ctx.run_id == second:
-            second_started.set()
-        return instant_pipeline(ctx)
-
-    executor = ThreadExecutor(
-        PipelineRunner(store, pipeline, settings.documents_root),
-        max_workers=1,
-        heartbeat_interval_s=5,
-        shutdown_grace_s=5,
-    )
-    executor.start()
-    holding.set()
-    try:
-        executor.submit(first)
-        assert held.wait(30)  # the first run's terminal state waits for its sync
-        executor.submit(second)
-        assert second_started.wait(30)
-        assert store.get(first).status is RunStatus.RUNNING
-    finally:
-        release.set()
-    wait_status(store, first, RunStatus.COMPLETED)
-    wait_status(store, second, RunStatus.COMPLETED)
-    executor.shutdown()
 
 
 class DiskFullOnFailStore(RunStore):
