@@ -186,12 +186,9 @@ class StoreWriter:
     def submit(self, prepare: Callable[[], Prepared[T]]) -> Future[T]:
         """Run `prepare` on a writer thread; commit the change it returns with the next batch;
         the future resolves to what its completion returns once the change is durable."""
-        return self._submit(prepare, inline=threading.current_thread() in self._threads)
-
-    def _submit(self, prepare: Callable[[], Prepared[T]], inline: bool) -> Future[T]:
         job: _Job[T] = _Job(prepare)
-        if inline:
-            self._commit([job])
+        if threading.current_thread() in self._threads:
+            self._commit([job])  # a completion that writes again: no waiting on itself
             return job.future
         with self._lock:
             if self._closed:
@@ -206,14 +203,8 @@ class StoreWriter:
         return job.future
 
     def write(self, change: Change) -> bool:
-        """Commit one change and wait; False if a new run folder's id was taken meanwhile.
-
-        A change that need not be durable (a claim, a progress report) is made on the calling
-        thread at once: it has no sync to share, and waiting for a batch's syncs would hold a
-        pipeline slot for nothing.  A completion that writes again does the same, rather than
-        wait on itself."""
-        inline = not change.durable or threading.current_thread() in self._threads
-        return self._submit(lambda: (change, _was_published), inline).result()
+        """Commit one change and wait; False if a new run folder's id was taken meanwhile."""
+        return self.submit(lambda: (change, _was_published)).result()
 
     def close(self) -> None:
         with self._lock:

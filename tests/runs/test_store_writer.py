@@ -110,37 +110,6 @@ def test_a_change_never_waits_behind_a_batch_that_another_thread_holds(
     assert held_back.result(30) is True
 
 
-def test_a_change_that_need_not_be_durable_is_made_at_once_while_a_batch_syncs(root: Path) -> None:
-    """A claim or a progress report never waits for other changes' syncs (it would hold its
-    run's pipeline slot for nothing)."""
-    syncing, release = threading.Event(), threading.Event()
-
-    def slow_sync(path: str) -> None:
-        syncing.set()
-        release.wait(30)
-
-    writer = StoreWriter(str(root), lambda rows: None, sync=slow_sync, threads=1)
-    (root / "run").mkdir()
-    durable = writer.submit(lambda: (Change(f"{root}/run", {"final.md": b"# a\n"}), published))
-    assert syncing.wait(30)
-    made = threading.Event()
-
-    def claim() -> None:
-        writer.write(Change(f"{root}/run", {"state.json": b"running"}, durable=False))
-        made.set()
-
-    threading.Thread(target=claim, daemon=True).start()
-    try:
-        assert made.wait(30)
-        assert (root / "run" / "state.json").read_bytes() == b"running"
-        assert not durable.done()
-    finally:
-        release.set()
-    assert durable.result(30) is True
-    assert (root / "run" / "final.md").read_bytes() == b"# a\n"
-    writer.close()
-
-
 def test_published_runs_are_indexed_in_one_call_per_batch(
     writer: StoreWriter, root: Path, indexed: list[IndexRow]
 ) -> None:
