@@ -13,6 +13,8 @@ server side (its index, through /api/v1/service-info).  Figures:
   * POST p50/p99 on one connection: idle, with 100 and with --history runs on disk, and while
     the default pipeline keeps the executor busy;
   * pickup: created_at -> started_at of sequential runs on an idle server.
+It first waits (`--settle`) until a new inode costs what it does on a quiet disk: this
+machine's ext4 has no journal, and after a large deletion every file created costs far more.
 """
 
 from __future__ import annotations
@@ -101,6 +103,33 @@ def server(root: Path, pipeline: str, **settings: str) -> Iterator[tuple[str, in
             process.wait(30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+QUIET_INODE_US = 100.0  # a quiet disk here: about 40 us of CPU per new inode
+
+
+def inode_cost_us(folder: Path, count: int = 200) -> float:
+    """CPU per new inode in `folder` now.  On ext4 without a journal (this machine's) it grows
+    with what was deleted in the last minutes, since every inode freed lately is skipped when
+    one is allocated; the probe's folders stay until the benchmark's own clean-up."""
+    probe = Path(tempfile.mkdtemp(prefix="inode-probe-", dir=folder))
+    started = time.process_time()
+    for number in range(count):
+        (probe / str(number)).mkdir()
+    return (time.process_time() - started) * 1e6 / count
+
+
+def settle(folder: Path, limit_s: float) -> None:
+    """Wait (up to `limit_s`) until new inodes cost what they do on a quiet disk, so that
+    figures are not inflated by an earlier clean-up (a previous run of this script, a test run)."""
+    os.sync()
+    deadline = time.monotonic() + limit_s
+    cost = inode_cost_us(folder)
+    while cost > QUIET_INODE_US and time.monotonic() < deadline:
+        time.sleep(10)
+        cost = inode_cost_us(folder)
+    note = "" if cost <= QUIET_INODE_US else " (not settled: the figures below are inflated)"
+    print(f"file system: {cost:.0f} us of CPU per new inode{note}")
 
 
 def cpu_s(pid: int) -> float:
@@ -385,6 +414,9 @@ def main() -> None:
     parser.add_argument(
         "--executor", choices=["threads", "celery"], default="threads", help="celery: the scale-out figures"
     )
+    parser.add_argument(
+        "--settle", type=float, default=300, help="seconds to wait at most for a quiet file system first"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="runlane-bench-lifecycle-"))
     script = root / "post.lua"
@@ -392,6 +424,7 @@ def main() -> None:
     (root / "documents").mkdir()
     (root / "documents" / "note.md").write_text("# Note\n\nSolar subsidies fund rooftop panels.\n")
     noop = "bench_lifecycle:noop_pipeline"
+    settle(root, args.settle)
     if args.executor == "celery":
         try:
             celery_mode(root, args.seconds, args.celery_jobs, args.rounds, script)
