@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.keys import secret_of
 from tests.support.server import REPO_ROOT, server_env, uvicorn_server
 
 pytestmark = pytest.mark.slow
@@ -76,5 +77,5 @@ def test_client_commands_and_the_smoke_gate_take_a_key(tmp_path: Path) -> None:
         )  # fmt: skip
         assert gate.returncode == 0, gate.stdout + gate.stderr
         saved = "".join(path.read_text() for path in (tmp_path / "smoke").rglob("*.json"))
-        assert key not in saved and key.rsplit("_", 1)[1] not in saved
+        assert key not in saved and secret_of(key) not in saved
         assert httpx.get(f"{server.url}/api/v1/runs").status_code == 401

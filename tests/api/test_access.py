@@ -12,7 +12,7 @@ import pytest
 
 from app.runs.api_keys import key_id_of
 from tests.conftest import wait_until
-from tests.support.keys import bearer, make_key
+from tests.support.keys import bearer, make_key, secret_of
 from tests.support.server import Server, uvicorn_server
 
 pytestmark = pytest.mark.slow
@@ -217,7 +217,7 @@ def test_keys_never_reach_logs_run_folders_or_answers(
         _finished_run(client, keys["alice"])
         client.get("/api/v1/runs", headers={"Authorization": f"Bearer {keys['alice']}x"})  # a wrong key
         metrics = client.get("/metrics", headers=bearer(keys["admin"])).text
-    secrets = [key.rsplit("_", 1)[1] for key in keys.values()]
+    secrets = [secret_of(key) for key in keys.values()]
     for path in root.rglob("*"):
         if path.is_file():
             data = path.read_bytes()

@@ -15,3 +15,8 @@ def make_key(output_dir: Path, name: str, **rights: Any) -> tuple[ApiKey, str]:
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def secret_of(key: str) -> str:
+    """The secret part of `rl_<id>_<secret>` (which may itself hold underscores)."""
+    return key.split("_", 2)[2]
