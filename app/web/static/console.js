@@ -39,15 +39,21 @@ async function api(path, options = {}) {
     connection(false);
     return { response: null, body: null, offline: true };
   }
-  connection(true);
   let body = null;
   if (response.status !== 204 && response.status !== 304) {
     try {
       body = await response.json();
     } catch (error) {
+      if (response.ok) {
+        // A success whose body cannot be read was cut off (the server went away part-way):
+        // a lost connection, never a page that half-applies it.
+        connection(false);
+        return { response: null, body: null, offline: true };
+      }
       body = { message: `The server answered ${response.status} without a readable body.` };
     }
   }
+  connection(true);
   if (response.status === 401) askForKey(key ? body.message : "");
   return { response, body, offline: false };
 }
