@@ -36,8 +36,7 @@ async function api(path, options = {}) {
   try {
     response = await fetch(path, { ...options, headers });
   } catch (error) {
-    connection(false);
-    return { response: null, body: null, offline: true };
+    return lostConnection();
   }
   let body = null;
   if (response.status !== 204 && response.status !== 304) {
@@ -47,8 +46,7 @@ async function api(path, options = {}) {
       if (response.ok) {
         // A success whose body cannot be read was cut off (the server went away part-way):
         // a lost connection, never a page that half-applies it.
-        connection(false);
-        return { response: null, body: null, offline: true };
+        return lostConnection();
       }
       body = { message: `The server answered ${response.status} without a readable body.` };
     }
@@ -56,6 +54,11 @@ async function api(path, options = {}) {
   connection(true);
   if (response.status === 401) askForKey(key ? body.message : "");
   return { response, body, offline: false };
+}
+
+function lostConnection() {
+  connection(false);
+  return { response: null, body: null, offline: true };
 }
 
 function connection(up) {
