@@ -25,6 +25,14 @@ class Settings(BaseSettings):
         Path("documents/data"), description="Folder of read-only SQLite databases for enable_sql."
     )
     max_workers: int = Field(4, ge=1, le=256, description="Runs executed at once per process.")
+    pin_cpu: bool = Field(
+        False,
+        description="Keep each server process's threads on one CPU that no other Runlane process "
+        "of this host holds (uvicorn --workers spread over CPUs): the GIL runs one of them at a "
+        "time anyway, and hand-offs between CPUs cost a wake-up each.  For a machine or VM of "
+        "its own; leave off where containers share a host's CPUs (they cannot see each other's "
+        "locks) or where a pipeline's C code computes on several CPUs at once.",
+    )
     pipeline: str = Field(DEFAULT_PIPELINE, description="Pipeline import string module:function.")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Larger request bodies get 413.")
     max_header_bytes: int = Field(

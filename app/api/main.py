@@ -30,6 +30,7 @@ from app.api.request_limits import RequestLimits
 from app.api.routes import artifacts, console, event_socket, operations, polling, run_annotations, runs
 from app.config import Settings
 from app.modules.contract import Pipeline
+from app.runs.cpu_affinity import pin_to_one_cpu
 from app.runs.errors import (
     AnnotationNotFoundError,
     ArtifactMissingError,
@@ -169,6 +170,8 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings)
+        if settings.pin_cpu:  # before the service starts its threads, which then stay with them
+            await run_in_threadpool(pin_to_one_cpu)
         service = RunService(settings, pipeline, on_finished=metrics.observe_run)
         app.state.runs = holder["runs"] = service
         await run_in_threadpool(service.start)
