@@ -54,7 +54,7 @@ from app.runs.run_state import (
 )
 from app.runs.state_file import STATE_FILE, load_state
 from app.runs.status_cache import StatusCache, StatusView
-from app.runs.store_writer import DEFAULT_SYNC, Change, IndexRow, StoreWriter
+from app.runs.store_writer import DEFAULT_SYNC, Change, FileSystemSync, IndexRow, StoreWriter
 
 logger = logging.getLogger("runlane.store")
 
@@ -111,7 +111,7 @@ class RunStore:
         output_dir: Path,
         pipeline_name: str = "",
         retention: timedelta | None = None,
-        sync_filesystem: bool = True,
+        sync: FileSystemSync | None = DEFAULT_SYNC,
         index: Index | None = None,
         locks: RunLocks | None = None,
     ) -> None:
@@ -128,7 +128,6 @@ class RunStore:
         self._statuses = StatusCache()
         self._dequeue_guard = threading.Lock()
         self._dequeued = 0
-        sync = DEFAULT_SYNC if sync_filesystem else None
         self.writer = StoreWriter(self._root_str, self.index_rows, sync=sync)
 
     def close(self) -> None:
@@ -298,6 +297,7 @@ class RunStore:
         *,
         artifacts: dict[str, bytes] | None = None,
         durable: bool = True,
+        at_once: bool = False,
         reindex: bool = True,
         traceback: str | None = None,
         detail: str | None = None,
@@ -312,7 +312,7 @@ class RunStore:
             files[run_log.RUN_LOG_FILE] = atomic_file.json_bytes(log)
         files[STATE_FILE] = state.model_dump_json().encode()
         row = self.index_row(state) if reindex else None
-        self.writer.write(Change(str(run_dir), files, durable, index_row=row))
+        self.writer.write(Change(str(run_dir), files, durable, index_row=row), at_once=at_once)
 
     @staticmethod
     def index_row(state: RunState) -> IndexRow:
@@ -377,12 +377,14 @@ class RunStore:
         event: dict[str, Any] | None = None,
         artifacts: dict[str, bytes] | None = None,
         durable: bool = True,
+        at_once: bool = False,
         logged: bool = True,
         traceback: str | None = None,
         detail: str | None = None,
         **changes: Any,
     ) -> RunState:
-        """Write a change prepared inside `exclusive`; a status change must be in the table."""
+        """Write a change prepared inside `exclusive`; a status change must be in the table.
+        `at_once` writes a change that need not be durable on this thread (see StoreWriter.write)."""
         if target is None:
             changes.setdefault("updated_at", iso(utc_now()))
             new = state.model_copy(update=changes)
@@ -399,6 +401,7 @@ class RunStore:
             event if logged else None,
             artifacts=artifacts,
             durable=durable,
+            at_once=at_once,
             reindex=target is not None,
             traceback=traceback,
             detail=detail,
@@ -433,13 +436,14 @@ class RunStore:
                 )
             if state.status is not RunStatus.QUEUED:
                 return None
-            # The state alone: its rename is the first heartbeat (the folder's mtime), and the
-            # log gets the `running` event with its next write (see run_log.catch_up).
+            # The state alone, at once: its rename is the first heartbeat (the folder's mtime),
+            # and the log gets the `running` event with its next write (see run_log.catch_up).
             return self.commit(
                 run_dir,
                 state,
                 RunStatus.RUNNING,
                 durable=False,
+                at_once=True,
                 logged=False,
                 owner=owner,
                 attempt=attempt,

@@ -7,6 +7,7 @@ from datetime import timedelta
 from app.config import Settings
 from app.runs.quotas import PgRateLog, RateLog, SqliteRateLog
 from app.runs.run_store import META_DIR, RunStore
+from app.runs.store_writer import DEFAULT_SYNC
 
 
 def open_store(settings: Settings) -> RunStore:
@@ -23,7 +24,7 @@ def open_store(settings: Settings) -> RunStore:
         settings.output_dir,
         settings.pipeline,
         retention,
-        sync_filesystem=settings.durable_sync == "filesystem",
+        sync=DEFAULT_SYNC if settings.durable_sync == "filesystem" else None,
         index=index,
         locks=locks,
     )

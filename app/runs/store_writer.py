@@ -186,9 +186,12 @@ class StoreWriter:
     def submit(self, prepare: Callable[[], Prepared[T]]) -> Future[T]:
         """Run `prepare` on a writer thread; commit the change it returns with the next batch;
         the future resolves to what its completion returns once the change is durable."""
+        return self._submit(prepare, inline=threading.current_thread() in self._threads)
+
+    def _submit(self, prepare: Callable[[], Prepared[T]], inline: bool) -> Future[T]:
         job: _Job[T] = _Job(prepare)
-        if threading.current_thread() in self._threads:
-            self._commit([job])  # a completion that writes again: no waiting on itself
+        if inline:
+            self._commit([job])
             return job.future
         with self._lock:
             if self._closed:
@@ -202,9 +205,17 @@ class StoreWriter:
                 thread.start()
         return job.future
 
-    def write(self, change: Change) -> bool:
-        """Commit one change and wait; False if a new run folder's id was taken meanwhile."""
-        return self.submit(lambda: (change, _was_published)).result()
+    def write(self, change: Change, at_once: bool = False) -> bool:
+        """Commit one change and wait; False if a new run folder's id was taken meanwhile.
+
+        `at_once` (a claim) makes a change that need not be durable on the calling thread: it
+        has no sync to share, and waiting for a batch's syncs would hold a pipeline slot for
+        nothing.  Progress reports wait for the next batch on purpose: that pause is what keeps
+        a busy pipeline from taking the GIL from requests.  A completion that writes again is
+        made at once too, rather than wait on itself."""
+        assert not (at_once and change.durable), "a durable change shares its batch's syncs"
+        inline = at_once or threading.current_thread() in self._threads
+        return self._submit(lambda: (change, _was_published), inline).result()
 
     def close(self) -> None:
         with self._lock:

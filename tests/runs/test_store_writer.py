@@ -110,6 +110,49 @@ def test_a_change_never_waits_behind_a_batch_that_another_thread_holds(
     assert held_back.result(30) is True
 
 
+def test_a_claim_is_made_at_once_while_a_batch_syncs_and_a_progress_report_waits_for_it(
+    root: Path,
+) -> None:
+    """A claim never waits for other changes' syncs (it would hold its run's pipeline slot for
+    nothing); a progress report waits for the next batch, which paces a busy pipeline."""
+    syncing, release = threading.Event(), threading.Event()
+
+    def slow_sync(path: str) -> None:
+        syncing.set()
+        release.wait(30)
+
+    writer = StoreWriter(str(root), lambda rows: None, sync=slow_sync, threads=1)
+    (root / "run").mkdir()
+    (root / "other").mkdir()
+    durable = writer.submit(lambda: (Change(f"{root}/run", {"final.md": b"# a\n"}), published))
+    assert syncing.wait(30)
+    claimed, reported = threading.Event(), threading.Event()
+
+    def claim() -> None:
+        writer.write(Change(f"{root}/run", {"state.json": b"running"}, durable=False), at_once=True)
+        claimed.set()
+
+    def report() -> None:
+        writer.write(Change(f"{root}/other", {"state.json": b"progress"}, durable=False))
+        reported.set()
+
+    threading.Thread(target=claim, daemon=True).start()
+    threading.Thread(target=report, daemon=True).start()
+    try:
+        assert claimed.wait(30)
+        assert (root / "run" / "state.json").read_bytes() == b"running"
+        assert not durable.done()
+        assert not reported.is_set()
+        assert not (root / "other" / "state.json").exists()
+    finally:
+        release.set()
+    assert durable.result(30) is True
+    assert reported.wait(30)
+    assert (root / "other" / "state.json").read_bytes() == b"progress"
+    assert (root / "run" / "final.md").read_bytes() == b"# a\n"
+    writer.close()
+
+
 def test_published_runs_are_indexed_in_one_call_per_batch(
     writer: StoreWriter, root: Path, indexed: list[IndexRow]
 ) -> None:
