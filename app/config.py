@@ -25,6 +25,14 @@ class Settings(BaseSettings):
         Path("documents/data"), description="Folder of read-only SQLite databases for enable_sql."
     )
     max_workers: int = Field(4, ge=1, le=256, description="Runs executed at once per process.")
+    pipeline_nice: int = Field(
+        19,
+        ge=0,
+        le=19,
+        description="How many nice(1) steps below the server's other threads the threads running "
+        "pipelines go (Linux): requests get the CPU first and pipelines use what is left; 0 "
+        "shares the CPU evenly.",
+    )
     pin_cpu: bool = Field(
         False,
         description="Keep each server process's threads on one CPU that no other Runlane process "

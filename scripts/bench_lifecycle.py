@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/bench_lifecycle.py [--seconds 5] [--history 100000]
     .venv/bin/python scripts/bench_lifecycle.py --executor celery   # the scale-out figures
+    .venv/bin/python scripts/bench_lifecycle.py --pin-cpu   # the server on one CPU (RUNLANE_PIN_CPU)
 
 One uvicorn process serves the real app with a no-op pipeline; `wrk` (C, with a Lua script)
 drives POSTs so the load generator is not the bottleneck, and completions are counted on the
@@ -417,7 +418,12 @@ def main() -> None:
     parser.add_argument(
         "--settle", type=float, default=300, help="seconds to wait at most for a quiet file system first"
     )
+    parser.add_argument(
+        "--pin-cpu", action="store_true", help="servers run with RUNLANE_PIN_CPU=true (one CPU each)"
+    )
     args = parser.parse_args()
+    if args.pin_cpu:
+        os.environ["RUNLANE_PIN_CPU"] = "true"  # the servers' environment starts from this one
     root = Path(tempfile.mkdtemp(prefix="runlane-bench-lifecycle-"))
     script = root / "post.lua"
     script.write_text(LUA)

@@ -7,6 +7,7 @@ import logging
 import socket
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -104,8 +105,11 @@ class PipelineRunner:
             self.store.index.mark(run_id, DAMAGED)  # reported once, not picked up again
             return None
 
-    def execute(self, state: RunState, stopping: threading.Event) -> RunState | None:
+    def execute(
+        self, state: RunState, stopping: threading.Event, pipeline_done: Callable[[], None] = lambda: None
+    ) -> RunState | None:
         """Run a claimed run's pipeline and record how it ended; None if it ended otherwise.
+        `pipeline_done` is called as soon as the pipeline has returned or raised.
 
         Any error, the pipeline's or the store's (a full disk while saving artifacts), fails
         the run with its real cause.  Only an error while recording that failure escapes.
@@ -113,7 +117,11 @@ class PipelineRunner:
         run_id = state.run_id
         logger.info("run started", extra={"run_id": run_id})
         try:
-            outcome = self._outcome(state, self.pipeline(self._context(state, stopping)), stopping)
+            try:
+                result = self.pipeline(self._context(state, stopping))
+            finally:
+                pipeline_done()
+            outcome = self._outcome(state, result, stopping)
             finished = self.store.finish(run_id, outcome, state.attempt) if outcome is not None else None
             if outcome is not None and finished is None:
                 logger.warning("result discarded: run ended meanwhile", extra={"run_id": run_id})

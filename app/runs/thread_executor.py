@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,8 +27,32 @@ from app.runs.run_store import RunStore
 logger = logging.getLogger("runlane.executor")
 
 
+# Threads beyond the pipelines' slots: a run whose pipeline has returned gives its slot to the
+# next run while its own thread waits for the terminal state to be durable, and queued runs wait
+# for a slot on a thread of their own.
+_RECORDING_THREADS = 32
+
+
+class _Once:
+    """Calls its function the first time it is called, and never again."""
+
+    __slots__ = ("_function", "_lock")
+
+    def __init__(self, function: Callable[[], None]) -> None:
+        self._function: Callable[[], None] | None = function
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            function, self._function = self._function, None
+        if function is not None:
+            function()
+
+
 class ThreadExecutor:
-    """Executes runs on `max_workers` threads; a heartbeat thread marks them alive meanwhile.
+    """Executes runs' pipelines, `max_workers` at a time, on a thread pool; a heartbeat thread
+    marks them alive meanwhile.  A run holds its slot while it is claimed and while its pipeline
+    runs, not while its end is written: the next run starts meanwhile.
 
     A run whose terminal state could not be written (the disk was full) stays owned here, keeps
     its heartbeat, and its failure is written again on every beat until it sticks: it never
@@ -43,6 +69,7 @@ class ThreadExecutor:
         heartbeat_interval_s: float,
         shutdown_grace_s: float,
         on_finished: Callable[[RunState], None] | None = None,
+        pipeline_nice: int = 0,
     ) -> None:
         self.runner = runner
         self.store = runner.store
@@ -50,15 +77,35 @@ class ThreadExecutor:
         self.heartbeat_interval_s = heartbeat_interval_s
         self.shutdown_grace_s = shutdown_grace_s
         self.on_finished = on_finished
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="runlane-run")
-        self._pending: set[str] = set()
+        self.pipeline_nice = pipeline_nice
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_workers + _RECORDING_THREADS,
+            thread_name_prefix="runlane-run",
+            initializer=self._yield_to_requests,
+        )
+        self._pending: set[str] = set()  # submitted, waiting for a slot
         self._running: dict[str, int] = {}  # run id -> the attempt this process executes
         self._unsettled: dict[str, RunError] = {}
+        self._in_slots = 0  # runs being claimed or in their pipeline
         self._guard = threading.Lock()
         self._idle = threading.Condition(self._guard)
+        self._slot_free = threading.Condition(self._guard)
         self._closing = threading.Event()
         self._stopping = threading.Event()
         self._beater: threading.Thread | None = None
+
+    def _yield_to_requests(self) -> None:
+        """A pool thread runs `pipeline_nice` steps below the server's other threads (nice(2) is
+        per thread on Linux), so that requests get the CPU first while pipelines compute."""
+        if not self.pipeline_nice or not sys.platform.startswith("linux"):
+            return
+        me = threading.get_native_id()
+        try:
+            os.setpriority(
+                os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me) + self.pipeline_nice)
+            )
+        except OSError:  # a sandbox that forbids it: pipelines share the CPU evenly instead
+            logger.warning("pipeline threads keep the server's CPU priority", exc_info=True)
 
     def start(self) -> None:
         self._beater = threading.Thread(target=self._beat_forever, name="runlane-heartbeat", daemon=True)
@@ -88,6 +135,8 @@ class ThreadExecutor:
         """Stop taking work; give running pipelines a grace period to finish, then ask them to
         stop and wait `stop_wait_s` more; runs still going after that end failed/interrupted."""
         self._closing.set()
+        with self._slot_free:
+            self._slot_free.notify_all()  # runs waiting for a slot stay queued
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._wait_idle(self.shutdown_grace_s)
         self._stopping.set()
@@ -107,29 +156,55 @@ class ThreadExecutor:
                 self._idle.wait(remaining)
 
     def _execute(self, run_id: str) -> None:
-        with self._guard:
+        with self._slot_free:
+            while self._in_slots >= self.max_workers and not self._closing.is_set():
+                self._slot_free.wait()
             self._pending.discard(run_id)
-        if self._closing.is_set():
-            return
-        self.execute_here(run_id)
+            if self._closing.is_set():
+                return
+            self._in_slots += 1
+        left = _Once(self._leave_slot)
+        try:
+            state = self._claim(run_id)
+            if state is not None:
+                self._execute_claimed(state, left)
+        finally:
+            left()
+
+    def _leave_slot(self) -> None:
+        with self._slot_free:
+            self._in_slots -= 1
+            self._slot_free.notify()
 
     def execute_here(self, run_id: str) -> None:
         """Claim and run one run on the calling thread (a Celery worker's task), with heartbeats."""
+        state = self._claim(run_id)
+        if state is not None:
+            self._execute_claimed(state, lambda: None)
+
+    def _claim(self, run_id: str) -> RunState | None:
         try:
             state = self.runner.claim(run_id)
         except Exception:  # the thread boundary: a claim that could not be written leaves it queued
             logger.exception("run could not be claimed", extra={"run_id": run_id})
-            return
-        if state is None:
-            return
-        with self._guard:
-            self._running[run_id] = state.attempt
+            return None
+        if state is not None:
+            with self._guard:
+                self._running[run_id] = state.attempt
+        return state
+
+    def _execute_claimed(self, state: RunState, pipeline_done: Callable[[], None]) -> None:
+        work = functools.partial(self.runner.execute, state, self._stopping, pipeline_done)
         try:
-            self._settle(run_id, lambda: self.runner.execute(state, self._stopping))
+            self._settle(state.run_id, work)
         finally:
-            with self._idle:
-                self._running.pop(run_id, None)
-                self._idle.notify_all()
+            pipeline_done()
+            self._forget(state.run_id)
+
+    def _forget(self, run_id: str) -> None:
+        with self._idle:
+            self._running.pop(run_id, None)
+            self._idle.notify_all()
 
     def _settle(self, run_id: str, work: Callable[[], RunState | None]) -> None:
         """Do work that ends a run; if even recording its failure fails, keep retrying that."""
@@ -186,4 +261,5 @@ def thread_executor(
         heartbeat_interval_s=settings.heartbeat_interval_s,
         shutdown_grace_s=settings.shutdown_grace_s,
         on_finished=on_finished,
+        pipeline_nice=settings.pipeline_nice,
     )

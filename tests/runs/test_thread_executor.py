@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import errno
+import os
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,7 @@ from app.runs.run_reaper import RunReaper
 from app.runs.run_service import RunService
 from app.runs.run_state import RunState, RunStatus
 from app.runs.run_store import RunStore
-from app.runs.thread_executor import ThreadExecutor
+from app.runs.thread_executor import ThreadExecutor, thread_executor
 from tests.conftest import wait_until
 from tests.support.pipelines import GatedPipeline, StubbornPipeline, instant_pipeline, raising_pipeline
 
@@ -207,6 +210,46 @@ def test_an_error_while_saving_artifacts_fails_the_run_with_its_real_cause_and_i
     assert logged and "final.md" in str(logged[0].exc_info[1])  # type: ignore[index]
 
 
+def test_a_run_gives_its_slot_to_the_next_once_its_pipeline_returns(settings: Settings) -> None:
+    """With one slot, a queued run starts while the previous run's end is still being made
+    durable: a slow disk holds no pipeline back."""
+    holding, held, release = threading.Event(), threading.Event(), threading.Event()
+
+    def sync(root: str) -> None:
+        if holding.is_set():
+            held.set()
+            release.wait(30)
+
+    store = RunStore(settings.output_dir, sync=sync)
+    first, second = (store.create(REQUEST, None, 60).run_id for _ in range(2))
+    second_started = threading.Event()
+
+    def pipeline(ctx: RunContext) -> PipelineResult:
+        if ctx.run_id == second:
+            second_started.set()
+        return instant_pipeline(ctx)
+
+    executor = ThreadExecutor(
+        PipelineRunner(store, pipeline, settings.documents_root),
+        max_workers=1,
+        heartbeat_interval_s=5,
+        shutdown_grace_s=5,
+    )
+    executor.start()
+    holding.set()
+    try:
+        executor.submit(first)
+        assert held.wait(30)  # the first run's terminal state waits for its sync
+        executor.submit(second)
+        assert second_started.wait(30)
+        assert store.get(first).status is RunStatus.RUNNING
+    finally:
+        release.set()
+    wait_status(store, first, RunStatus.COMPLETED)
+    wait_status(store, second, RunStatus.COMPLETED)
+    executor.shutdown()
+
+
 class DiskFullOnFailStore(RunStore):
     """Recording a failure hits a full disk the first `times` times."""
 
@@ -256,3 +299,26 @@ def test_stopped_and_failed_runs_say_in_which_stage_they_ended(
     progress = service.store.get(run_id).progress
     assert progress is not None
     assert (progress.stage, progress.fraction, progress.message) == ("wait", 0.5, "stopped during wait")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="nice(2) per thread is Linux's")
+@pytest.mark.parametrize("nice", [0, 7, 19])
+def test_pipelines_run_the_configured_nice_steps_below_the_server(settings: Settings, nice: int) -> None:
+    """Requests get the CPU before pipelines: their threads are niced (RUNLANE_PIPELINE_NICE),
+    while the thread that made the executor keeps its own priority."""
+    seen: list[int] = []
+
+    def pipeline(ctx: RunContext) -> PipelineResult:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return instant_pipeline(ctx)
+
+    server = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    store = RunStore(settings.output_dir)
+    executor = thread_executor(settings.model_copy(update={"pipeline_nice": nice}), store, pipeline)
+    executor.start()
+    run_id = store.create(REQUEST, None, 60).run_id
+    executor.submit(run_id)
+    wait_status(store, run_id, RunStatus.COMPLETED)
+    executor.shutdown()
+    assert seen == [min(19, server + nice)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == server
