@@ -3,6 +3,7 @@
     .venv/bin/python scripts/bench_lifecycle.py [--seconds 5] [--history 100000]
     .venv/bin/python scripts/bench_lifecycle.py --executor celery   # the scale-out figures
     .venv/bin/python scripts/bench_lifecycle.py --pin-cpu   # the server on one CPU (RUNLANE_PIN_CPU)
+    .venv/bin/python scripts/bench_lifecycle.py --pin-cpu --workers 2   # throughput of two processes
 
 One uvicorn process serves the real app with a no-op pipeline; `wrk` (C, with a Lua script)
 drives POSTs so the load generator is not the bottleneck, and completions are counted on the
@@ -71,7 +72,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(root: Path, pipeline: str, **settings: str) -> Iterator[tuple[str, int]]:
+def server(root: Path, pipeline: str, workers: int = 1, **settings: str) -> Iterator[tuple[str, int]]:
     port = free_port()
     env = {
         **os.environ,
@@ -86,7 +87,10 @@ def server(root: Path, pipeline: str, **settings: str) -> Iterator[tuple[str, in
     }
     command = [sys.executable, "-m", "uvicorn", "app.api.main:app", "--port", str(port)]
     command += ["--log-level", "warning", "--no-access-log", *SERVER_OPTIONS]
-    process = subprocess.Popen(command, cwd=root, env=env, stderr=subprocess.DEVNULL)
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    # A session of its own: its process group is the server and any worker processes.
+    process = subprocess.Popen(command, cwd=root, env=env, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     URL_ROOTS[url] = root
     deadline = time.monotonic() + 60
@@ -99,11 +103,11 @@ def server(root: Path, pipeline: str, **settings: str) -> Iterator[tuple[str, in
     try:
         yield url, process.pid
     finally:
-        process.send_signal(signal.SIGINT)
+        os.killpg(process.pid, signal.SIGINT)
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 QUIET_INODE_US = 100.0  # a quiet disk here: about 40 us of CPU per new inode
@@ -134,7 +138,17 @@ def settle(folder: Path, limit_s: float) -> None:
 
 
 def cpu_s(pid: int) -> float:
-    return sum(cpu_split(pid))
+    """CPU seconds of a server: its process and, with --workers, every process of its group."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) == pid:
+                total += sum(cpu_split(int(entry.name)))
+        except (ProcessLookupError, FileNotFoundError):
+            continue
+    return total
 
 
 def cpu_split(pid: int) -> tuple[float, float]:
@@ -421,6 +435,9 @@ def main() -> None:
     parser.add_argument(
         "--pin-cpu", action="store_true", help="servers run with RUNLANE_PIN_CPU=true (one CPU each)"
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes of the throughput rounds' servers"
+    )
     args = parser.parse_args()
     if args.pin_cpu:
         os.environ["RUNLANE_PIN_CPU"] = "true"  # the servers' environment starts from this one
@@ -445,14 +462,15 @@ def main() -> None:
         # The machine's other load moves both sides; interleaved rounds and medians even it out.
         rates, cpus, celery_rates = [], [], []
         for number in range(args.rounds):
-            with server(_fresh(root, f"round-{number}"), noop) as (url, pid):
+            with server(_fresh(root, f"round-{number}"), noop, args.workers) as (url, pid):
                 rate, cpu_ms, _ = throughput(url, pid, args.seconds, script)
             rates.append(rate)
             cpus.append(cpu_ms)
             celery_rates.append(celery_throughput(args.celery_jobs))
         ratios = [ours / theirs for ours, theirs in zip(rates, celery_rates, strict=True)]
+        processes = f" ({args.workers} uvicorn worker processes)" if args.workers > 1 else ""
         print(
-            f"no-op lifecycle, median of {args.rounds} interleaved rounds: "
+            f"no-op lifecycle{processes}, median of {args.rounds} interleaved rounds: "
             f"{statistics.median(rates):,.0f} runs/s, "
             f"Celery 5 + Redis: {statistics.median(celery_rates):,.0f} jobs/s"
             f" -> {statistics.median(ratios):.2f}x (rounds: {', '.join(f'{r:.2f}x' for r in ratios)})"
