@@ -1,7 +1,7 @@
 """CPU affinity: a server process's threads kept together on one CPU of their own (`pin_cpu`).
 
-The GIL lets one thread of a process run Python at a time, so a run's threads (event loop,
-store writer, executor) gain little from several CPUs; what they pay is the hand-off.  Each
+The GIL lets one thread of a process run Python at a time, so a server's threads (event loop,
+store writers, executor) gain little from several CPUs; what they pay is the hand-off.  Each
 time one of them passes the GIL or a result to another that sleeps on a different CPU, the
 kernel wakes that CPU, which under a hypervisor costs an exit and an interrupt: on the
 benchmark VM those wake-ups were a quarter of a no-op run's CPU.  On one CPU a hand-off is a
