@@ -12,6 +12,7 @@ server side (its index, through /api/v1/service-info).  Figures:
     running the same no-op work (its producer and a prefork worker), in interleaved rounds
     (`--rounds`, medians), since the machine's other load moves both sides;
   * server CPU per run (utime + stime of the server process) and fsyncs per run (strace);
+  * the whole machine's CPU per run and per Celery job (/proc/stat) over the same windows;
   * POST p50/p99 on one connection: idle, with 100 and with --history runs on disk, and while
     the default pipeline keeps the executor busy;
   * pickup: created_at -> started_at of sequential runs on an idle server.
@@ -151,6 +152,12 @@ def cpu_s(pid: int) -> float:
     return total
 
 
+def machine_cpu_s() -> float:
+    """CPU seconds every process of the machine has used (the load generator, Redis, ...)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / TICKS  # all but idle and iowait
+
+
 def cpu_split(pid: int) -> tuple[float, float]:
     """User and system CPU seconds of a process (all its threads)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -280,8 +287,9 @@ def celery_app() -> object:
     return app
 
 
-def celery_throughput(jobs: int, workers: int = 1) -> float:
-    """No-op jobs/s from the first send to the last completion, prefork workers of 2 processes."""
+def celery_throughput(jobs: int, workers: int = 1) -> tuple[float, float]:
+    """No-op jobs/s from the first send to the last completion, prefork workers of 2 processes,
+    and the machine's CPU ms per job meanwhile (producer, workers and Redis)."""
     import redis
 
     queue = f"bench-{os.getpid()}"
@@ -323,12 +331,13 @@ def celery_throughput(jobs: int, workers: int = 1) -> float:
         while client.get("warm-up") is None:
             time.sleep(0.05)
         client.delete("warm-up", counter)
-        started = time.monotonic()
+        started, machine_before = time.monotonic(), machine_cpu_s()
         for _ in range(jobs):
             app.send_task("bench.noop", args=[counter], queue=queue)
         while int(client.get(counter) or 0) < jobs:
             time.sleep(0.005)
-        return jobs / (time.monotonic() - started)
+        elapsed, machine_ms = time.monotonic() - started, (machine_cpu_s() - machine_before) * 1000 / jobs
+        return jobs / elapsed, machine_ms
     finally:
         for worker in processes:
             worker.terminate()
@@ -408,7 +417,7 @@ def celery_mode(root: Path, seconds: int, jobs: int, rounds: int, script: Path) 
                 if keys:
                     client.delete(*keys)
             rates.append(rate)
-            celery_rates.append(celery_throughput(jobs, workers))
+            celery_rates.append(celery_throughput(jobs, workers)[0])
         cost = [theirs / ours for ours, theirs in zip(rates, celery_rates, strict=True)]
         print(
             f"celery mode, {workers} worker(s) of 2 processes, median of {rounds} rounds: "
@@ -460,13 +469,17 @@ def main() -> None:
             idle_p50, idle_p99 = post_latency(url, args.seconds, script)
             fsyncs = fsyncs_per_run(url, pid, script)
         # The machine's other load moves both sides; interleaved rounds and medians even it out.
-        rates, cpus, celery_rates = [], [], []
+        rates, cpus, celery_rates, machine_ms, celery_machine_ms = [], [], [], [], []
         for number in range(args.rounds):
             with server(_fresh(root, f"round-{number}"), noop, args.workers) as (url, pid):
-                rate, cpu_ms, _ = throughput(url, pid, args.seconds, script)
+                machine_before = machine_cpu_s()
+                rate, cpu_ms, posted = throughput(url, pid, args.seconds, script)
+                machine_ms.append((machine_cpu_s() - machine_before) * 1000 / posted)
             rates.append(rate)
             cpus.append(cpu_ms)
-            celery_rates.append(celery_throughput(args.celery_jobs))
+            celery_rate, celery_ms = celery_throughput(args.celery_jobs)
+            celery_rates.append(celery_rate)
+            celery_machine_ms.append(celery_ms)
         ratios = [ours / theirs for ours, theirs in zip(rates, celery_rates, strict=True)]
         processes = f" ({args.workers} uvicorn worker processes)" if args.workers > 1 else ""
         print(
@@ -476,6 +489,12 @@ def main() -> None:
             f" -> {statistics.median(ratios):.2f}x (rounds: {', '.join(f'{r:.2f}x' for r in ratios)})"
         )
         print(f"server CPU per run: {statistics.median(cpus):.2f} ms; fsyncs per run: {fsyncs:.1f}")
+        ours, theirs = statistics.median(machine_ms), statistics.median(celery_machine_ms)
+        print(
+            f"machine CPU per run (everything the machine ran meanwhile, load generator included): "
+            f"{ours:.2f} ms; per Celery job (producer, workers, Redis): {theirs:.2f} ms"
+            f" -> {ours / theirs:.2f}x"
+        )
         print(f"POST latency, no-op pipeline, one connection: p50 {idle_p50:.2f} ms, p99 {idle_p99:.2f} ms")
         print(f"pickup (created_at -> started_at), idle server: p50 {pickup:.1f} ms")
         small = _fresh(root, "small")
