@@ -16,7 +16,7 @@ from app.runs.run_state import Owner, RunError, RunStatus
 from app.runs.run_store import FINAL_FILE, Outcome, RunStore
 from tests.conftest import wait_until
 from tests.runs.test_run_reaper import age_heartbeat
-from tests.support.owners import dead_owner
+from tests.support.owners import claimed, dead_owner
 from tests.support.pipelines import instant_pipeline
 
 REQUEST = {"question": "q", "markdown_path": "documents"}
@@ -36,8 +36,8 @@ def runner(store: RunStore, max_attempts: int, host: str = HOST) -> PipelineRunn
 
 def orphaned_run(store: RunStore) -> str:
     run_id = store.create(REQUEST, None, 60).run_id
-    claimed = store.claim(run_id, dead_owner())
-    assert claimed is not None and claimed.attempt == 1
+    claimed(store, run_id, dead_owner())
+    assert store.get(run_id).attempt == 1
     return run_id
 
 

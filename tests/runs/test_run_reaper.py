@@ -15,7 +15,7 @@ from app.runs.run_owner import current_owner, process_start_ticks
 from app.runs.run_reaper import RunReaper
 from app.runs.run_state import Owner, RunStatus
 from app.runs.run_store import STAGING_DIR, RunStore
-from tests.support.owners import dead_owner
+from tests.support.owners import claimed, dead_owner
 
 REQUEST = {"question": "q"}
 
@@ -40,7 +40,7 @@ def live_process() -> Iterator[subprocess.Popen[bytes]]:
 
 def running_with(store: RunStore, owner: Owner) -> str:
     run_id = store.create(REQUEST, None, 60).run_id
-    assert store.claim(run_id, owner) is not None
+    claimed(store, run_id, owner)
     return run_id
 
 

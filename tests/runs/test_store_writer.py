@@ -153,6 +153,77 @@ def test_a_claim_is_made_at_once_while_a_batch_syncs_and_a_progress_report_waits
     writer.close()
 
 
+def test_a_claims_index_row_goes_with_the_batch_in_flight_before_the_runs_next_row(root: Path) -> None:
+    """A change made at once is not indexed in a transaction of its own: the batch being
+    synced takes its row, ahead of its own rows, and a later change of that run comes after."""
+    syncing, release = threading.Event(), threading.Event()
+
+    def slow_sync(path: str) -> None:
+        syncing.set()
+        release.wait(30)
+
+    calls: list[list[IndexRow]] = []
+    writer = StoreWriter(str(root), calls.append, sync=slow_sync, threads=1)
+    created = writer.submit(lambda: (new_run(root, "b"), published))
+    assert syncing.wait(30)
+    (root / "a").mkdir()
+    claim = Change(
+        f"{root}/a", {"state.json": b"running"}, durable=False, index_row=("a", 1, "running", None)
+    )
+    try:
+        assert writer.write(claim, at_once=True)
+        assert (root / "a" / "state.json").read_bytes() == b"running"
+        assert calls == []
+        finished = writer.submit(
+            lambda: (
+                Change(f"{root}/a", {"state.json": b"done"}, index_row=("a", 1, "completed", 2)),
+                published,
+            )
+        )
+    finally:
+        release.set()
+    assert created.result(30) and finished.result(30)
+    writer.close()
+    assert calls == [[("a", 1, "running", None), ("b", 1, "queued", None)], [("a", 1, "completed", 2)]]
+
+
+def test_a_claims_index_row_is_written_soon_with_no_batch_to_carry_it(
+    writer: StoreWriter, root: Path, indexed: list[IndexRow]
+) -> None:
+    (root / "a").mkdir()
+    claim = Change(
+        f"{root}/a", {"state.json": b"running"}, durable=False, index_row=("a", 1, "running", None)
+    )
+    assert writer.write(claim, at_once=True)
+    wait_until(lambda: indexed == [("a", 1, "running", None)])
+
+
+def test_a_claims_index_row_waits_a_moment_for_the_runs_next_change_to_carry_it(root: Path) -> None:
+    calls: list[list[IndexRow]] = []
+    writer = StoreWriter(str(root), calls.append, rows_wait_s=60.0)
+    (root / "a").mkdir()
+    claim = Change(
+        f"{root}/a", {"state.json": b"running"}, durable=False, index_row=("a", 1, "running", None)
+    )
+    assert writer.write(claim, at_once=True)
+    end = Change(f"{root}/a", {"state.json": b"done"}, index_row=("a", 1, "completed", 2))
+    assert writer.write(end)  # wakes the waiting writer at once: this would otherwise take 60 s
+    assert calls == [[("a", 1, "running", None), ("a", 1, "completed", 2)]]
+    writer.close()
+
+
+def test_a_claim_on_a_closed_writer_is_indexed_on_its_own_thread(root: Path) -> None:
+    indexed: list[IndexRow] = []
+    writer = StoreWriter(str(root), indexed.extend)
+    writer.close()
+    (root / "a").mkdir()
+    claim = Change(
+        f"{root}/a", {"state.json": b"running"}, durable=False, index_row=("a", 1, "running", None)
+    )
+    assert writer.write(claim, at_once=True)
+    assert indexed == [("a", 1, "running", None)]
+
+
 def test_published_runs_are_indexed_in_one_call_per_batch(
     writer: StoreWriter, root: Path, indexed: list[IndexRow]
 ) -> None:
