@@ -23,6 +23,7 @@ machine's ext4 has no journal, and after a large deletion every file created cos
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -91,16 +92,23 @@ def server(root: Path, pipeline: str, workers: int = 1, **settings: str) -> Iter
     if workers > 1:
         command += ["--workers", str(workers)]
     # A session of its own: its process group is the server and any worker processes.
-    process = subprocess.Popen(command, cwd=root, env=env, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = root / f"server-{port}.log"
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(command, cwd=root, env=env, stderr=stderr, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     URL_ROOTS[url] = root
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while True:
         try:
             if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
                 break
         except httpx.TransportError:
-            time.sleep(0.05)
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            raise RuntimeError(f"the server did not become ready:\n{log.read_text()[-3000:]}")
+        time.sleep(0.05)
     try:
         yield url, process.pid
     finally:
@@ -176,7 +184,10 @@ def finished(url: str) -> int:
 
 def wrk(url: str, seconds: float, connections: int, script: Path) -> str:
     command = ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(script), url]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"wrk failed: {done.stdout}{done.stderr}")
+    out = done.stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         raise RuntimeError(f"{errors.group(1)} POSTs were refused:\n{out}")
