@@ -5,7 +5,8 @@ folder to publish) and wait; a writer takes every change that is waiting, writes
 files, makes them all durable with one sync, renames them into place, and makes the renames
 durable with a second sync.  Two syncs serve the whole batch however many runs it holds, and
 two threads doing the file work (one stages while the other syncs) spare the rest the GIL
-hand-offs that dominated a run's CPU.
+hand-offs that dominated a run's CPU.  The index rows of a batch's new states go into one
+index transaction; a change made at once (a claim) leaves its row to the next batch's.
 
 On Linux a sync is `syncfs(2)` on the output root's file system (it waits for the data and
 the metadata, and reports write-back errors since Linux 5.8); elsewhere each temp file and each
