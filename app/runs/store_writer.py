@@ -254,16 +254,17 @@ class StoreWriter:
                 batch, self._queue = self._queue[:_MAX_BATCH], self._queue[_MAX_BATCH:]
                 self._unindexed_batches += 1
                 if not self._closed and all(job.prepare is _nothing_to_write for job in batch):
-                    # Only deferred index rows: a change coming within moments carries them.
-                    self._idle += 1
-                    self._wake.wait(self._rows_wait_s)
-                    self._idle -= 1
-                    more, self._queue = (
-                        self._queue[: _MAX_BATCH - len(batch)],
-                        self._queue[_MAX_BATCH - len(batch) :],
-                    )
-                    batch += more
+                    batch += self._carrier()
             self._commit(batch, counted=True)
+
+    def _carrier(self) -> list[_Job[Any]]:
+        """Changes that come within moments to carry a batch of deferred index rows alone.
+        Called with the lock held; counted idle meanwhile, so that a submit wakes it."""
+        self._idle += 1
+        self._wake.wait(self._rows_wait_s)
+        self._idle -= 1
+        carriers, self._queue = self._queue[: _MAX_BATCH - 1], self._queue[_MAX_BATCH - 1 :]
+        return carriers
 
     def _commit(self, batch: list[_Job[Any]], at_once: bool = False, counted: bool = False) -> None:
         try:
