@@ -52,7 +52,7 @@ from app.runs.run_state import (
     parse_iso,
     utc_now,
 )
-from app.runs.state_file import STATE_FILE, load_state
+from app.runs.state_file import CLAIM_FILE, STATE_FILE, load_state
 from app.runs.status_cache import StatusCache, StatusView
 from app.runs.store_writer import DEFAULT_SYNC, Change, FileSystemSync, IndexRow, StoreWriter
 
@@ -299,6 +299,7 @@ class RunStore:
         durable: bool = True,
         at_once: bool = False,
         reindex: bool = True,
+        state_file: str = STATE_FILE,
         traceback: str | None = None,
         detail: str | None = None,
     ) -> None:
@@ -310,7 +311,7 @@ class RunStore:
             run_log.catch_up(log, state)
             run_log.add_event(log, {"at": state.updated_at, **event}, traceback, detail)
             files[run_log.RUN_LOG_FILE] = atomic_file.json_bytes(log)
-        files[STATE_FILE] = state.model_dump_json().encode()
+        files[state_file] = state.model_dump_json().encode()
         row = self.index_row(state) if reindex else None
         self.writer.write(Change(str(run_dir), files, durable, index_row=row), at_once=at_once)
 
@@ -379,12 +380,14 @@ class RunStore:
         durable: bool = True,
         at_once: bool = False,
         logged: bool = True,
+        as_claim: bool = False,
         traceback: str | None = None,
         detail: str | None = None,
         **changes: Any,
     ) -> RunState:
         """Write a change prepared inside `exclusive`; a status change must be in the table.
-        `at_once` writes a change that need not be durable on this thread (see StoreWriter.write)."""
+        `at_once` writes a change that need not be durable on this thread (see StoreWriter.write);
+        `as_claim` writes the new state to the claim file (see state_file)."""
         if target is None:
             changes.setdefault("updated_at", iso(utc_now()))
             new = state.model_copy(update=changes)
@@ -403,6 +406,7 @@ class RunStore:
             durable=durable,
             at_once=at_once,
             reindex=target is not None,
+            state_file=CLAIM_FILE if as_claim else STATE_FILE,
             traceback=traceback,
             detail=detail,
         )
@@ -436,8 +440,9 @@ class RunStore:
                 )
             if state.status is not RunStatus.QUEUED:
                 return None
-            # The state alone, at once: its rename is the first heartbeat (the folder's mtime),
-            # and the log gets the `running` event with its next write (see run_log.catch_up).
+            # The state alone, at once, to the claim file (see state_file): its rename is the
+            # first heartbeat (the folder's mtime), and the log gets the `running` event with its
+            # next write (see run_log.catch_up).
             return self.commit(
                 run_dir,
                 state,
@@ -445,6 +450,7 @@ class RunStore:
                 durable=False,
                 at_once=True,
                 logged=False,
+                as_claim=True,
                 owner=owner,
                 attempt=attempt,
                 deadline_at=deadline,

@@ -29,6 +29,7 @@ from app.runs.run_log import RUN_LOG_FILE
 from app.runs.run_owner import current_owner
 from app.runs.run_state import TRANSITIONS, RunError, RunStatus
 from app.runs.run_store import (
+    CLAIM_FILE,
     CONTEXT_FILE,
     FINAL_FILE,
     STATE_FILE,
@@ -286,6 +287,52 @@ def test_claim_is_exclusive(store: RunStore) -> None:
     assert store.claim(run_id, current_owner(socket.gethostname())) is not None
     assert other.claim(run_id, current_owner(socket.gethostname())) is None
     assert store.get(run_id).owner == current_owner(socket.gethostname())
+
+
+def test_a_claim_goes_to_the_claim_file_and_the_runs_next_write_supersedes_it(store: RunStore) -> None:
+    run_id = reach(store, RunStatus.QUEUED)
+    owner = current_owner(socket.gethostname())
+    claimed = store.claim(run_id, owner)
+    assert claimed is not None
+    folder = store.root / run_id
+    assert orjson.loads((folder / STATE_FILE).read_bytes())["status"] == "queued"
+    assert orjson.loads((folder / CLAIM_FILE).read_bytes())["status"] == "running"
+    other = RunStore(store.root)  # another process sharing the output folder
+    assert other.get(run_id) == claimed == store.get(run_id)
+    assert other.claim(run_id, owner) is None
+    other.request_cancel(run_id)  # a running run's cancel: a flag, written to the state file
+    on_disk = orjson.loads((folder / STATE_FILE).read_bytes())
+    assert on_disk["status"] == "running" and on_disk["cancel_requested_at"] is not None
+    store.finish(run_id, Outcome(RunStatus.STOPPED, "cancelled", None, None, []))
+    assert other.get(run_id).status is RunStatus.STOPPED
+    assert orjson.loads((folder / CLAIM_FILE).read_bytes())["status"] == "running"  # history now
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [b"", b'{"run_id": "', b"[]"],
+    ids=["empty", "torn", "not-a-state"],
+)
+def test_a_claim_file_that_cannot_be_read_is_a_claim_that_never_happened(
+    store: RunStore, claim: bytes
+) -> None:
+    run_id = reach(store, RunStatus.QUEUED)
+    (store.root / run_id / CLAIM_FILE).write_bytes(claim)  # what a power loss may leave
+    assert store.get(run_id).status is RunStatus.QUEUED
+    assert RunStore(store.root).get(run_id).status is RunStatus.QUEUED
+    claimed = store.claim(run_id, current_owner(socket.gethostname()))
+    assert claimed is not None and claimed.attempt == 1
+    assert store.get(run_id).status is RunStatus.RUNNING
+
+
+def test_a_claim_file_that_does_not_follow_the_queued_state_is_ignored(store: RunStore) -> None:
+    run_id = reach(store, RunStatus.QUEUED)
+    claimed = store.claim(run_id, current_owner(socket.gethostname()))
+    assert claimed is not None
+    folder = store.root / run_id
+    later = claimed.model_copy(update={"attempt": 2})
+    (folder / CLAIM_FILE).write_bytes(later.model_dump_json().encode())
+    assert RunStore(store.root).get(run_id).status is RunStatus.QUEUED
 
 
 def test_a_run_held_by_one_thread_never_holds_up_another_run(store: RunStore) -> None:
