@@ -21,9 +21,13 @@ def read_regular(path: str) -> tuple[bytes, os.stat_result]:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise NotARegularFileError(f"{path} is not a regular file")
-        chunks = []
-        while chunk := os.read(fd, max(st.st_size, 4096) + 1):
-            chunks.append(chunk)
+        # A regular file reads short only at its end: when the first read returns less than it
+        # asked for, there is no need for the second that would say so (a system call saved
+        # on every state read).
+        wanted = max(st.st_size, 4096) + 1
+        chunks = [os.read(fd, wanted)]
+        while len(chunks[-1]) == wanted:
+            chunks.append(os.read(fd, wanted))
         return b"".join(chunks), st
     finally:
         os.close(fd)
