@@ -67,10 +67,11 @@ def _allowed_folder(base: str, folder: str) -> str:
 def _existing_folder(base: str, parts: tuple[str, ...], raw: str) -> str:
     # One lstat(2) per component below the (already real) root: a path without symbolic links
     # is its own real path, and only one with a link pays for realpath.  This runs twice for
-    # every run (accept, execute).
+    # every run (accept, execute).  The root itself is looked at only when it is the folder
+    # asked for: a missing root fails the first component's lstat anyway.
     path = base
     try:
-        mode = os.stat(base).st_mode
+        mode = os.stat(base).st_mode if not parts else 0
         for part in parts:
             path = f"{path}/{part}"
             mode = os.lstat(path).st_mode

@@ -55,3 +55,14 @@ def test_files_missing_parts_and_run_outputs_are_refused(root: Path) -> None:
         resolve_markdown_path(root, "docs", excluded=root / "docs" / "output")
     with pytest.raises(InvalidRequestError, match="holds run outputs"):
         resolve_markdown_path(root, "docs/output", excluded=root / "docs" / "output")
+
+
+def test_the_root_itself_may_be_asked_for_and_a_vanished_root_answers_nothing(root: Path) -> None:
+    assert resolve_markdown_path(root, ".") == root.resolve()
+    empty = root.parent / "empty-root"
+    empty.mkdir()
+    resolve_markdown_path(empty, ".")  # resolved once while it exists, as at start-up
+    empty.rmdir()
+    for asked in (".", "docs"):
+        with pytest.raises(InvalidRequestError, match="does not exist"):
+            resolve_markdown_path(empty, asked)
