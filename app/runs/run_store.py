@@ -52,7 +52,7 @@ from app.runs.run_state import (
     parse_iso,
     utc_now,
 )
-from app.runs.state_file import CLAIM_FILE, STATE_FILE, load_state
+from app.runs.state_file import CLAIM_FILE, STATE_FILE, load_versioned_state
 from app.runs.status_cache import StatusCache, StatusView
 from app.runs.store_writer import DEFAULT_SYNC, Change, FileSystemSync, IndexRow, StoreWriter
 
@@ -67,6 +67,7 @@ META_DIR = ".runlane"
 STAGING_DIR = ".staging"
 
 _LOCK_STRIPES = 64
+_MAX_OWN_CLAIMS = 10_000
 _LOCK_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _staging_names = itertools.count()
 
@@ -127,6 +128,9 @@ class RunStore:
         self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
         self._statuses = StatusCache()
         self._dequeue_guard = threading.Lock()
+        # Claims this store wrote, until its next write of their run: the run's end need not
+        # read the claim file back (see state_file.load_versioned_state).
+        self._claims: dict[str, RunState] = {}
         self._dequeued = 0
         self.writer = StoreWriter(self._root_str, self.index_rows, sync=sync)
 
@@ -284,10 +288,11 @@ class RunStore:
     # -- transitions ------------------------------------------------------------------------
 
     def _read_locked(self, run_dir: Path) -> RunState:
+        run_id = run_dir.name
         try:
-            return load_state(run_dir.name, f"{run_dir}/{STATE_FILE}")[0]
+            return load_versioned_state(run_id, f"{run_dir}/{STATE_FILE}", self._claims.get(run_id))[0]
         except FileNotFoundError:
-            raise self.absence_error(run_dir.name) from None
+            raise self.absence_error(run_id) from None
 
     def _write(
         self,
@@ -313,7 +318,12 @@ class RunStore:
             files[run_log.RUN_LOG_FILE] = atomic_file.json_bytes(log)
         files[state_file] = state.model_dump_json().encode()
         row = self.index_row(state) if reindex else None
+        self._claims.pop(state.run_id, None)
         self.writer.write(Change(str(run_dir), files, durable, index_row=row), at_once=at_once)
+        if state_file == CLAIM_FILE:
+            if len(self._claims) >= _MAX_OWN_CLAIMS:  # runs taken over elsewhere leave theirs
+                self._claims.clear()
+            self._claims[state.run_id] = state
 
     @staticmethod
     def index_row(state: RunState) -> IndexRow:

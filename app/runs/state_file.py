@@ -71,9 +71,14 @@ def load_state(run_id: str, path: str) -> tuple[RunState, os.stat_result]:
     return state, st
 
 
-def load_versioned_state(run_id: str, path: str) -> tuple[RunState, os.stat_result, FileKey | None]:
+def load_versioned_state(
+    run_id: str, path: str, own_claim: RunState | None = None
+) -> tuple[RunState, os.stat_result, FileKey | None]:
     """As `load_state`, with the version of the claim file read, or None when the state
-    file's own status made the claim irrelevant (it is not queued)."""
+    file's own status made the claim irrelevant (it is not queued).  `own_claim` is a claim
+    this process wrote: while the state file still holds the state it followed, nobody can
+    have claimed the run since (a claim needs the run queued, and every other change goes to
+    the state file), so the claim file is not read again; its version is then NO_FILE."""
     try:
         data, st = read_regular(path)
     except FileNotFoundError:
@@ -85,6 +90,8 @@ def load_versioned_state(run_id: str, path: str) -> tuple[RunState, os.stat_resu
     state = parse_state(run_id, data)
     if state.status is not RunStatus.QUEUED:
         return state, st, None
+    if own_claim is not None and follows(state, own_claim):
+        return own_claim, st, NO_FILE
     try:
         claim_data, claim_st = read_regular(claim_path(path))
     except FileNotFoundError:

@@ -325,6 +325,19 @@ def test_a_claim_file_that_cannot_be_read_is_a_claim_that_never_happened(
     assert store.get(run_id).status is RunStatus.RUNNING
 
 
+def test_the_store_that_claimed_a_run_ends_it_from_its_own_claim(store: RunStore) -> None:
+    run_id = reach(store, RunStatus.QUEUED)
+    claimed = store.claim(run_id, current_owner(socket.gethostname()))
+    assert claimed is not None
+    # Only a person could do this to a live run; it shows that the end does not read it back.
+    (store.root / run_id / CLAIM_FILE).write_bytes(b"")
+    assert RunStore(store.root).get(run_id).status is RunStatus.QUEUED
+    ended = store.finish(run_id, Outcome(RunStatus.COMPLETED, "answered", "# a\n", {}, []), claimed.attempt)
+    assert ended is not None and ended.status is RunStatus.COMPLETED
+    assert ended.owner == claimed.owner and ended.started_at == claimed.started_at
+    assert RunStore(store.root).get(run_id).status is RunStatus.COMPLETED
+
+
 def test_a_claim_file_that_does_not_follow_the_queued_state_is_ignored(store: RunStore) -> None:
     run_id = reach(store, RunStatus.QUEUED)
     claimed = store.claim(run_id, current_owner(socket.gethostname()))
