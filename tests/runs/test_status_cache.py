@@ -22,6 +22,17 @@ def settle(path: Path) -> None:
     os.utime(path, ns=(old, old))
 
 
+def counting_cache() -> tuple[StatusCache, list[str]]:
+    """A cache over the real loader, and the run ids it has loaded from disk, in order."""
+    reads: list[str] = []
+
+    def counting_load(run_id: str, path: str) -> tuple[RunState, os.stat_result, FileKey | None]:
+        reads.append(run_id)
+        return load_versioned_state(run_id, path)
+
+    return StatusCache(counting_load), reads
+
+
 def rewrite_in_place_keeping_the_key(path: Path, data: bytes) -> None:
     """The worst case for a stat-keyed cache: same inode, same size, same mtime."""
     before = path.stat()
@@ -50,15 +61,8 @@ def test_a_view_read_while_its_file_was_fresh_is_revalidated(tmp_path: Path) -> 
 def test_a_settled_file_is_served_from_the_cache_until_its_key_changes(tmp_path: Path) -> None:
     path = tmp_path / "api_state.json"
     path.write_bytes(state_bytes(RunStatus.QUEUED))
-    old = time.time_ns() - 10**10
-    os.utime(path, ns=(old, old))
-    reads: list[str] = []
-
-    def counting_load(run_id: str, path: str) -> tuple[RunState, os.stat_result, FileKey | None]:
-        reads.append(run_id)
-        return load_versioned_state(run_id, path)
-
-    cache = StatusCache(counting_load)
+    settle(path)
+    cache, reads = counting_cache()
     first = cache.view("r", str(path))
     assert cache.view("r", str(path)) is first and reads == ["r"]
     path.write_bytes(state_bytes(RunStatus.STOPPED))  # a real write: new mtime
@@ -85,13 +89,7 @@ def test_a_settled_claim_is_served_from_the_cache_until_the_state_file_changes(t
     (tmp_path / CLAIM_FILE).write_bytes(state_bytes(RunStatus.RUNNING, attempt=1))
     settle(path)
     settle(tmp_path / CLAIM_FILE)
-    reads: list[str] = []
-
-    def counting_load(run_id: str, path: str) -> tuple[RunState, os.stat_result, FileKey | None]:
-        reads.append(run_id)
-        return load_versioned_state(run_id, path)
-
-    cache = StatusCache(counting_load)
+    cache, reads = counting_cache()
     first = cache.view("r", str(path))
     assert first.state.status is RunStatus.RUNNING
     assert cache.view("r", str(path)) is first and reads == ["r"]
