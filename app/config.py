@@ -33,6 +33,14 @@ class Settings(BaseSettings):
         "pipelines go (Linux): requests get the CPU first and pipelines use what is left; 0 "
         "shares the CPU evenly.",
     )
+    pipeline_yield_ms: float = Field(
+        5.0,
+        ge=0,
+        le=1000,
+        description="How long at most a pipeline waits at each of its checkpoints (a progress "
+        "report, a stop check) while this process is answering a POST, PATCH or DELETE, so that "
+        "requests get the GIL first; 0 never waits.",
+    )
     pin_cpu: bool = Field(
         False,
         description="Keep each server process's threads on one CPU that no other Runlane process "

@@ -27,6 +27,7 @@ from app.api.openapi_document import install as install_openapi
 from app.api.openapi_document import operation_id
 from app.api.problems import problem
 from app.api.request_limits import RequestLimits
+from app.api.request_priority import RequestsFirst
 from app.api.routes import artifacts, console, event_socket, operations, polling, run_annotations, runs
 from app.config import Settings
 from app.modules.contract import Pipeline
@@ -57,6 +58,7 @@ from app.runs.errors import (
     VersionNotFoundError,
     WebhookUrlRefusedError,
 )
+from app.runs.request_gate import RequestGate
 from app.runs.run_service import RunService
 
 GC_THRESHOLD = 50_000
@@ -166,13 +168,14 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     settings = settings or Settings()
     holder: dict[str, RunService] = {}
     metrics = Metrics(lambda: holder["runs"].counts() if "runs" in holder else {})
+    requests = RequestGate(settings.pipeline_yield_ms / 1000)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings)
         if settings.pin_cpu:  # before the service starts its threads, which then stay with them
             await run_in_threadpool(pin_to_one_cpu)
-        service = RunService(settings, pipeline, on_finished=metrics.observe_run)
+        service = RunService(settings, pipeline, on_finished=metrics.observe_run, requests=requests)
         app.state.runs = holder["runs"] = service
         await run_in_threadpool(service.start)
         # A request allocates thousands of short-lived objects and makes almost no cycles: at
@@ -234,6 +237,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
             ],
             expose_headers=["Location", "Retry-After", "ETag"],
         )
+    app.add_middleware(RequestsFirst, requests=requests)
     app.add_middleware(HttpMetrics, metrics=metrics)
     for router in routers:
         app.include_router(router)

@@ -11,6 +11,9 @@ It receives a `RunContext`:
   * ``report(stage, message, fraction)``: progress of the whole run, fraction in 0..1;
   * ``should_stop()``: True once the run is cancelled, past its time limit or the server is
     shutting down.  Check it between steps and return a ``stopped`` result promptly.
+Both calls are checkpoints where the pipeline gives way to requests: while the server is
+answering a POST, PATCH or DELETE, they wait for it (a few milliseconds at most,
+`pipeline_yield_ms`).
 
 It returns a `PipelineResult` whose status is ``completed``, ``completed_with_gaps`` or
 ``stopped``, with a ``finish_reason``, the final markdown, the context bundle and any gaps.

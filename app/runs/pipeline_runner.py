@@ -16,6 +16,7 @@ from app.config import Settings
 from app.modules.contract import Pipeline, PipelineResult, RunContext, RunOptions, pipeline_stages
 from app.runs.document_paths import resolve_markdown_path
 from app.runs.errors import RunGoneError, RunNotFoundError, RunStateUnreadableError
+from app.runs.request_gate import RequestGate
 from app.runs.run_index import DAMAGED
 from app.runs.run_owner import current_owner, is_orphaned
 from app.runs.run_state import (
@@ -75,13 +76,20 @@ class Attempts:
 
 class PipelineRunner:
     def __init__(
-        self, store: RunStore, pipeline: Pipeline, documents_root: Path, attempts: Attempts | None = None
+        self,
+        store: RunStore,
+        pipeline: Pipeline,
+        documents_root: Path,
+        attempts: Attempts | None = None,
+        requests: RequestGate | None = None,
     ) -> None:
+        """With `requests`, the pipeline waits at its checkpoints while requests are answered."""
         self.store = store
         self.pipeline = pipeline
         self.documents_root = documents_root
         self.stages = pipeline_stages(pipeline)
         self.attempts = attempts or Attempts(socket.gethostname(), orphan_after_s=30.0)
+        self.requests = requests or RequestGate(0.0)
 
     def may_retry(self, state: RunState) -> bool:
         return state.attempt < self.attempts.max_attempts
@@ -152,11 +160,14 @@ class PipelineRunner:
         run_id, attempt = state.run_id, state.attempt
         deadline = parse_iso(state.deadline_at) if state.deadline_at else None
         stages = self.stages
+        requests = self.requests
 
         def report(stage: str, message: str = "", fraction: float | None = None) -> None:
+            requests.wait_quiet()
             self.store.record_progress(run_id, stage, message, fraction, stages, attempt)
 
         def should_stop() -> bool:
+            requests.wait_quiet()
             if stopping.is_set() or (deadline is not None and utc_now() > deadline):
                 return True
             current = self.store.get(run_id)

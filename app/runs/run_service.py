@@ -32,6 +32,7 @@ from app.runs.errors import (
 )
 from app.runs.executor import Executor
 from app.runs.quotas import QuotaGate, check_rate
+from app.runs.request_gate import RequestGate
 from app.runs.run_ids import new_run_id
 from app.runs.run_index import DAMAGED
 from app.runs.run_listing import Page, list_page
@@ -85,8 +86,11 @@ class RunService:
         settings: Settings,
         pipeline: Pipeline | None = None,
         on_finished: Callable[[RunState], None] | None = None,
+        requests: RequestGate | None = None,
     ) -> None:
+        """`requests` counts the requests this process answers (see request_gate)."""
         self.settings = settings
+        self.requests = requests
         self.store = open_store(settings)
         self.keys = KeyRing(self.store.root / META_DIR)
         self.answers = AnswerVersions(self.store)
@@ -128,7 +132,9 @@ class RunService:
             return CeleryExecutor(
                 celery_app(settings), settings.queue, settings.requeue_after_s, settings.orphan_after_s
             )
-        return thread_executor(settings, self.store, pipeline, on_finished=on_finished)
+        return thread_executor(
+            settings, self.store, pipeline, on_finished=on_finished, requests=self.requests
+        )
 
     def _retry(self, orphan: RunState) -> bool:
         """An orphan with attempts left goes back to the executor, which takes it over."""

@@ -21,6 +21,7 @@ from app.runs.pipeline_runner import (
     error_of,
     load_pipeline,
 )
+from app.runs.request_gate import RequestGate
 from app.runs.run_state import RunError, RunState
 from app.runs.run_store import RunStore
 
@@ -251,12 +252,14 @@ def thread_executor(
     pipeline: Pipeline | None = None,
     max_workers: int | None = None,
     on_finished: Callable[[RunState], None] | None = None,
+    requests: RequestGate | None = None,
 ) -> ThreadExecutor:
-    """The executor the settings describe, over `store` (the pipeline loaded unless given)."""
+    """The executor the settings describe, over `store` (the pipeline loaded unless given);
+    with `requests`, pipelines give way to the requests this process answers."""
     attempts = Attempts(settings.host_id, settings.orphan_after_s, settings.max_attempts)
     pipeline = pipeline or load_pipeline(settings.pipeline, settings)
     return ThreadExecutor(
-        PipelineRunner(store, pipeline, settings.documents_root, attempts),
+        PipelineRunner(store, pipeline, settings.documents_root, attempts, requests),
         max_workers=max_workers or settings.max_workers,
         heartbeat_interval_s=settings.heartbeat_interval_s,
         shutdown_grace_s=settings.shutdown_grace_s,
