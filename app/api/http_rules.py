@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 GZIP_MINIMUM_BYTES = 1024
 _UNCOMPRESSED_ENDINGS = ("/status", "/events")
+_CREATE_PATH = "/api/v1/runs"
 
 
 class HeadAsGet:
@@ -80,14 +81,19 @@ class RelativeSlashRedirect:
 
 class Compression:
     """gzip for large responses (listings, detail, answers, evidence, the API document); the
-    status endpoint, polled by every tab, and event streams bypass it entirely."""
+    status endpoint, polled by every tab, event streams and run creation (a 202 of a few hundred
+    bytes, below the threshold) bypass it entirely."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._gzip = GZipMiddleware(app, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=6)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].endswith(_UNCOMPRESSED_ENDINGS):
+        if (
+            scope["type"] != "http"
+            or scope["path"].endswith(_UNCOMPRESSED_ENDINGS)
+            or (scope["path"] == _CREATE_PATH and scope["method"] == "POST")
+        ):
             await self.app(scope, receive, send)
             return
         await self._gzip(scope, receive, send)

@@ -25,7 +25,31 @@ def resolve_markdown_path(
     With `allowed` (an API key's folders, relative to `root`), the folder must lie in one of
     them, compared by real path so that no link or spelling gets around it."""
     raw = DEFAULT_MARKDOWN_PATH if value is None else value
-    if not isinstance(raw, str) or not raw.strip():
+    if not isinstance(raw, str):
+        raise InvalidRequestError("markdown_path must be a non-empty relative path.")
+    base = _real_root(str(root))
+    resolved = _existing_folder(base, _relative_parts(raw), raw)
+    if not _inside(resolved, base):
+        raise InvalidRequestError(
+            f"markdown_path '{raw}' leads outside the documents root (through a symbolic link)."
+        )
+    if excluded is not None:
+        output = _real_root(str(excluded))
+        if _inside(resolved, output) or _inside(output, resolved):
+            raise InvalidRequestError(
+                f"markdown_path '{raw}' holds run outputs; choose a folder of documents only."
+            )
+    if allowed is not None and not any(_inside(resolved, _allowed_folder(base, a)) for a in allowed):
+        raise DocumentsForbiddenError(raw)
+    return _path(resolved)
+
+
+# Every run names its documents folder twice (accept, execute), nearly always the same few:
+# the checks on the words are worth remembering, the file system is asked each time.
+@functools.lru_cache(maxsize=256)
+def _relative_parts(raw: str) -> tuple[str, ...]:
+    """The folder names of a relative `raw` path, or InvalidRequestError saying what is wrong."""
+    if not raw.strip():
         raise InvalidRequestError("markdown_path must be a non-empty relative path.")
     if "\x00" in raw or len(raw) > MAX_MARKDOWN_PATH:
         raise InvalidRequestError(
@@ -40,20 +64,11 @@ def resolve_markdown_path(
         raise InvalidRequestError(f"markdown_path '{raw}' must not contain '..'.")
     if any(part.startswith(".") for part in relative.parts if part != "."):
         raise InvalidRequestError(f"markdown_path '{raw}' names a hidden folder.")
-    base = _real_root(str(root))
-    resolved = _existing_folder(base, relative.parts, raw)
-    if not _inside(resolved, base):
-        raise InvalidRequestError(
-            f"markdown_path '{raw}' leads outside the documents root (through a symbolic link)."
-        )
-    if excluded is not None:
-        output = _real_root(str(excluded))
-        if _inside(resolved, output) or _inside(output, resolved):
-            raise InvalidRequestError(
-                f"markdown_path '{raw}' holds run outputs; choose a folder of documents only."
-            )
-    if allowed is not None and not any(_inside(resolved, _allowed_folder(base, a)) for a in allowed):
-        raise DocumentsForbiddenError(raw)
+    return relative.parts
+
+
+@functools.lru_cache(maxsize=256)
+def _path(resolved: str) -> Path:
     return Path(resolved)
 
 

@@ -15,12 +15,14 @@ folder is fsynced, which is what `atomic_file` does for a single write.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
 import shutil
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
@@ -53,14 +55,19 @@ _LIBC_SYNCFS = _libc_syncfs()
 
 def syncfs(root: str) -> None:
     """Flush the file system holding `root`, data and metadata, and wait for it."""
-    assert _LIBC_SYNCFS is not None
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        if _LIBC_SYNCFS(fd) != 0:
-            code = ctypes.get_errno()
-            raise OSError(code, os.strerror(code))
+        syncfs_fd(fd)
     finally:
         os.close(fd)
+
+
+def syncfs_fd(fd: int) -> None:
+    """`syncfs` through a folder already open."""
+    assert _LIBC_SYNCFS is not None
+    if _LIBC_SYNCFS(fd) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
 
 
 FileSystemSync = Callable[[str], None]
@@ -175,6 +182,13 @@ class StoreWriter:
         self._root = root
         self._on_indexed = on_indexed
         self._sync = sync
+        # The default sync goes through the root held open (two system calls fewer per sync),
+        # closed with the writer or when it is collected.
+        self._root_fd: int | None = None
+        self._close_root: Callable[[], object] | None = None
+        if sync is syncfs:
+            self._root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            self._close_root = weakref.finalize(self, _close_quietly, self._root_fd)
         self._max_threads = threads
         self._idle_exit_s = idle_exit_s
         self._rows_wait_s = rows_wait_s
@@ -239,6 +253,8 @@ class StoreWriter:
         for thread in threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=30)
+        if self._close_root is not None and not any(thread.is_alive() for thread in threads):
+            self._close_root()  # a thread still syncing keeps the folder open until collection
 
     def _run(self) -> None:
         me = threading.current_thread()
@@ -369,6 +385,8 @@ class StoreWriter:
             if fsync_folders:
                 for folder in {folder for change in changes for folder in change.folders()}:
                     atomic_file.fsync_dir(folder)
+            elif self._root_fd is not None:
+                syncfs_fd(self._root_fd)
             else:
                 assert self._sync is not None
                 self._sync(self._root)
@@ -377,6 +395,11 @@ class StoreWriter:
                 change.clean_up()
                 change.take_back()
                 failed[change] = storage_failure(exc)
+
+
+def _close_quietly(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
 
 
 def _nothing_to_write() -> Prepared[bool]:

@@ -73,6 +73,19 @@ def test_large_answers_are_gzipped_but_never_the_status_or_an_event_stream(
         assert any(line.startswith("event: end") for line in stream.iter_lines())
 
 
+def test_the_listing_is_gzipped_though_creation_at_the_same_path_is_not(client: TestClient) -> None:
+    gz = {"Accept-Encoding": "gzip"}
+    for _ in range(6):
+        created = client.post("/api/v1/runs", json={"question": "a question long enough"}, headers=gz)
+        assert created.status_code == 202
+        assert "content-encoding" not in created.headers
+
+    listing = client.get("/api/v1/runs", headers=gz)
+
+    assert listing.headers["content-encoding"] == "gzip"
+    assert len(listing.json()["runs"]) == 6
+
+
 def test_405_names_every_method_the_path_serves(client: TestClient, finished: str) -> None:
     refused = client.put(f"/api/v1/runs/{finished}")
     assert refused.status_code == 405

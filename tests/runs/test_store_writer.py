@@ -367,3 +367,30 @@ def test_an_unexpected_error_fails_its_batch_and_leaves_no_caller_waiting(
     with pytest.raises(ValueError, match="a bug"):
         writer.submit(lambda: (Broken(f"{root}/x", {}), published)).result(30)
     assert writer.write(new_run(root, "after"))
+
+
+def folders_open_on(path: Path) -> int:
+    """How many of this process's file descriptors are open on the folder `path`."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                count += 1
+        except OSError:  # the listing's own descriptor, closed meanwhile
+            continue
+    return count
+
+
+@pytest.mark.skipif(DEFAULT_SYNC is None, reason="syncfs(2) is Linux's")
+def test_the_default_sync_holds_the_output_folder_open_until_the_writer_closes(
+    root: Path, indexed: list[IndexRow]
+) -> None:
+    writer = StoreWriter(str(root), indexed.extend)
+    assert folders_open_on(root) == 1
+
+    assert writer.write(new_run(root, "run-a"))
+    assert (root / "run-a" / "state.json").read_bytes() == b"run-a"
+    assert folders_open_on(root) == 1, "syncs reuse the folder they hold"
+
+    writer.close()
+    assert folders_open_on(root) == 0
