@@ -303,6 +303,7 @@ class RunStore:
         artifacts: dict[str, bytes] | None = None,
         durable: bool = True,
         at_once: bool = False,
+        may_wait: bool = False,
         reindex: bool = True,
         state_file: str = STATE_FILE,
         traceback: str | None = None,
@@ -319,7 +320,8 @@ class RunStore:
         files[state_file] = state.model_dump_json().encode()
         row = self.index_row(state) if reindex else None
         self._claims.pop(state.run_id, None)
-        self.writer.write(Change(str(run_dir), files, durable, index_row=row), at_once=at_once)
+        change = Change(str(run_dir), files, durable, index_row=row)
+        self.writer.write(change, at_once=at_once, may_wait=may_wait)
         if state_file == CLAIM_FILE:
             if len(self._claims) >= _MAX_OWN_CLAIMS:  # runs taken over elsewhere leave theirs
                 self._claims.clear()
@@ -389,6 +391,7 @@ class RunStore:
         artifacts: dict[str, bytes] | None = None,
         durable: bool = True,
         at_once: bool = False,
+        may_wait: bool = False,
         logged: bool = True,
         as_claim: bool = False,
         traceback: str | None = None,
@@ -397,7 +400,8 @@ class RunStore:
     ) -> RunState:
         """Write a change prepared inside `exclusive`; a status change must be in the table.
         `at_once` writes a change that need not be durable on this thread (see StoreWriter.write);
-        `as_claim` writes the new state to the claim file (see state_file)."""
+        `as_claim` writes the new state to the claim file (see state_file); `may_wait` (a run's
+        end, which no request waits for) may wait a moment to share its syncs."""
         if target is None:
             changes.setdefault("updated_at", iso(utc_now()))
             new = state.model_copy(update=changes)
@@ -415,6 +419,7 @@ class RunStore:
             artifacts=artifacts,
             durable=durable,
             at_once=at_once,
+            may_wait=may_wait,
             reindex=target is not None,
             state_file=CLAIM_FILE if as_claim else STATE_FILE,
             traceback=traceback,
@@ -535,6 +540,7 @@ class RunStore:
                 gaps=outcome.gaps,
                 has_output=FINAL_FILE in artifacts,
                 has_context=CONTEXT_FILE in artifacts,
+                may_wait=True,
             )
 
     def fail(
