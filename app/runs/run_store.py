@@ -303,7 +303,6 @@ class RunStore:
         artifacts: dict[str, bytes] | None = None,
         durable: bool = True,
         at_once: bool = False,
-        may_wait: bool = False,
         reindex: bool = True,
         state_file: str = STATE_FILE,
         traceback: str | None = None,
@@ -320,8 +319,7 @@ class RunStore:
         files[state_file] = state.model_dump_json().encode()
         row = self.index_row(state) if reindex else None
         self._claims.pop(state.run_id, None)
-        change = Change(str(run_dir), files, durable, index_row=row)
-        self.writer.write(change, at_once=at_once, may_wait=may_wait)
+        self.writer.write(Change(str(run_dir), files, durable, index_row=row), at_once=at_once)
         if state_file == CLAIM_FILE:
             if len(self._claims) >= _MAX_OWN_CLAIMS:  # runs taken over elsewhere leave theirs
                 self._claims.clear()
@@ -391,7 +389,6 @@ class RunStore:
         artifacts: dict[str, bytes] | None = None,
         durable: bool = True,
         at_once: bool = False,
-        may_wait: bool = False,
         logged: bool = True,
         as_claim: bool = False,
         traceback: str | None = None,
@@ -400,8 +397,7 @@ class RunStore:
     ) -> RunState:
         """Write a change prepared inside `exclusive`; a status change must be in the table.
         `at_once` writes a change that need not be durable on this thread (see StoreWriter.write);
-        `as_claim` writes the new state to the claim file (see state_file); `may_wait` (a run's
-        end, which no request waits for) may wait a moment to share its syncs."""
+        `as_claim` writes the new state to the claim file (see state_file)."""
         if target is None:
             changes.setdefault("updated_at", iso(utc_now()))
             new = state.model_copy(update=changes)
@@ -419,7 +415,6 @@ class RunStore:
             artifacts=artifacts,
             durable=durable,
             at_once=at_once,
-            may_wait=may_wait,
             reindex=target is not None,
             state_file=CLAIM_FILE if as_claim else STATE_FILE,
             traceback=traceback,
@@ -540,7 +535,6 @@ class RunStore:
                 gaps=outcome.gaps,
                 has_output=FINAL_FILE in artifacts,
                 has_context=CONTEXT_FILE in artifacts,
-                may_wait=True,
             )
 
     def fail(

@@ -6,8 +6,7 @@ files, makes them all durable with one sync, renames them into place, and makes 
 durable with a second sync.  Two syncs serve the whole batch however many runs it holds, and
 two threads doing the file work (one stages while the other syncs) spare the rest the GIL
 hand-offs that dominated a run's CPU.  The index rows of a batch's new states go into one
-index transaction; a change made at once (a claim) leaves its row to the next batch's.  A batch
-of changes no request waits for (runs' ends) waits a moment for another change to share it.
+index transaction; a change made at once (a claim) leaves its row to the next batch's.
 
 On Linux a sync is `syncfs(2)` on the output root's file system (it waits for the data and
 the metadata, and reports write-back errors since Linux 5.8); elsewhere each temp file and each
@@ -39,8 +38,7 @@ IndexRow = tuple[str, int, str, int | None, str | None, int | None, str | None]
 
 _MAX_BATCH = 256
 # How long index rows alone wait for a change to carry them (a fast run's end follows its
-# claim by about a millisecond), and a batch of changes that may wait (runs' ends) waits for
-# company (the next run's creation) before its two syncs.
+# claim by about a millisecond).
 ROWS_WAIT_S = 0.002
 
 
@@ -156,11 +154,10 @@ Prepared = tuple[Change | None, Callable[[Change | None], T]]
 
 
 class _Job(Generic[T]):
-    __slots__ = ("change", "complete", "future", "may_wait", "prepare")
+    __slots__ = ("change", "complete", "future", "prepare")
 
-    def __init__(self, prepare: Callable[[], Prepared[T]], may_wait: bool = False) -> None:
+    def __init__(self, prepare: Callable[[], Prepared[T]]) -> None:
         self.prepare = prepare
-        self.may_wait = may_wait
         self.future: Future[T] = Future()
         self.change: Change | None = None
         self.complete: Callable[[Change | None], T] | None = None
@@ -198,8 +195,6 @@ class StoreWriter:
         self._queue: list[_Job[Any]] = []
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        self._company = threading.Condition(self._lock)
-        self._waiting_for_company = 0
         self._threads: set[threading.Thread] = set()
         self._idle = 0
         self._closed = False
@@ -218,14 +213,8 @@ class StoreWriter:
         the future resolves to what its completion returns once the change is durable."""
         return self._submit(prepare, inline=threading.current_thread() in self._threads)
 
-    def _submit(
-        self,
-        prepare: Callable[[], Prepared[T]],
-        inline: bool,
-        at_once: bool = False,
-        may_wait: bool = False,
-    ) -> Future[T]:
-        job: _Job[T] = _Job(prepare, may_wait)
+    def _submit(self, prepare: Callable[[], Prepared[T]], inline: bool, at_once: bool = False) -> Future[T]:
+        job: _Job[T] = _Job(prepare)
         if inline:
             self._commit([job], at_once=at_once)
             return job.future
@@ -233,9 +222,7 @@ class StoreWriter:
             if self._closed:
                 raise RuntimeError("the store writer is closed")
             self._queue.append(job)
-            if self._waiting_for_company:
-                self._company.notify()
-            elif self._idle:
+            if self._idle:
                 self._wake.notify()
             elif len(self._threads) < self._max_threads:
                 thread = threading.Thread(target=self._run, name="runlane-writer", daemon=True)
@@ -243,13 +230,8 @@ class StoreWriter:
                 thread.start()
         return job.future
 
-    def write(self, change: Change, at_once: bool = False, may_wait: bool = False) -> bool:
+    def write(self, change: Change, at_once: bool = False) -> bool:
         """Commit one change and wait; False if a new run folder's id was taken meanwhile.
-
-        `may_wait` (a run's end, which no request waits for) lets a batch of such changes wait
-        a moment (`rows_wait_s`) for another change to share its two syncs: on one connection
-        the next run's creation comes within a millisecond, and a run then costs two syncs,
-        not four.  Any change that arrives ends the wait at once.
 
         `at_once` (a claim) makes a change that need not be durable on the calling thread: it
         has no sync to share, and waiting for a batch's syncs would hold a pipeline slot for
@@ -261,14 +243,13 @@ class StoreWriter:
         on its own, a transaction cost more CPU than the rest of a claim."""
         assert not (at_once and change.durable), "a durable change shares its batch's syncs"
         inline = at_once or threading.current_thread() in self._threads
-        return self._submit(lambda: (change, _was_published), inline, at_once, may_wait).result()
+        return self._submit(lambda: (change, _was_published), inline, at_once).result()
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             threads = list(self._threads)
             self._wake.notify_all()
-            self._company.notify_all()
         for thread in threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=30)
@@ -288,19 +269,18 @@ class StoreWriter:
                     return
                 batch, self._queue = self._queue[:_MAX_BATCH], self._queue[_MAX_BATCH:]
                 self._unindexed_batches += 1
-                if not self._closed and all(job.may_wait for job in batch):
-                    batch += self._await_company(len(batch))
+                if not self._closed and all(job.prepare is _nothing_to_write for job in batch):
+                    batch += self._carrier()
             self._commit(batch, counted=True)
 
-    def _await_company(self, taken: int) -> list[_Job[Any]]:
-        """Changes that come within moments to share a batch that may wait: deferred index
-        rows alone, or runs' ends.  Called with the lock held; the next submit wakes it first."""
-        self._waiting_for_company += 1
-        self._company.wait(self._rows_wait_s)
-        self._waiting_for_company -= 1
-        room = _MAX_BATCH - taken
-        company, self._queue = self._queue[:room], self._queue[room:]
-        return company
+    def _carrier(self) -> list[_Job[Any]]:
+        """Changes that come within moments to carry a batch of deferred index rows alone.
+        Called with the lock held; counted idle meanwhile, so that a submit wakes it."""
+        self._idle += 1
+        self._wake.wait(self._rows_wait_s)
+        self._idle -= 1
+        carriers, self._queue = self._queue[: _MAX_BATCH - 1], self._queue[_MAX_BATCH - 1 :]
+        return carriers
 
     def _commit(self, batch: list[_Job[Any]], at_once: bool = False, counted: bool = False) -> None:
         try:
@@ -358,7 +338,7 @@ class StoreWriter:
             if not self._closed and (self._unindexed_batches > 0 or self._queue):
                 return
         try:
-            self._submit(_nothing_to_write, inline=False, may_wait=True)
+            self._submit(_nothing_to_write, inline=False)
         except RuntimeError:  # closed: no batch will come
             self._index([], counted=False)
 

@@ -212,63 +212,6 @@ def test_a_claims_index_row_waits_a_moment_for_the_runs_next_change_to_carry_it(
     writer.close()
 
 
-def run_end(root: Path, run_id: str) -> Change:
-    (root / run_id).mkdir()
-    return Change(f"{root}/{run_id}", {"state.json": b"completed"}, index_row=(run_id, 1, "completed", 2))
-
-
-def writing(writer: StoreWriter, change: Change, may_wait: bool) -> threading.Event:
-    """Write `change` on a thread of its own; the event is set once the write returned True."""
-    written = threading.Event()
-
-    def write() -> None:
-        if writer.write(change, may_wait=may_wait):
-            written.set()
-
-    threading.Thread(target=write, daemon=True).start()
-    return written
-
-
-def test_a_runs_end_waits_for_the_next_change_and_shares_its_two_syncs(root: Path, syncs: Syncs) -> None:
-    writer = StoreWriter(str(root), lambda rows: None, sync=syncs, rows_wait_s=60.0)
-    ended = writing(writer, run_end(root, "a"), may_wait=True)
-    assert not ended.wait(0.2), "the end waits for company"
-
-    assert writer.write(new_run(root, "b"))  # wakes the waiting batch at once: else 60 s
-
-    assert ended.wait(30)
-    assert syncs.calls == 2
-    assert (root / "a" / "state.json").read_bytes() == b"completed"
-    writer.close()
-
-
-def test_a_runs_end_waits_no_longer_than_the_window(root: Path, syncs: Syncs) -> None:
-    writer = StoreWriter(str(root), lambda rows: None, sync=syncs, rows_wait_s=0.05)
-
-    assert writing(writer, run_end(root, "a"), may_wait=True).wait(30)
-    assert syncs.calls == 2
-    writer.close()
-
-
-def test_a_change_that_may_not_wait_is_never_held_for_company(root: Path, syncs: Syncs) -> None:
-    writer = StoreWriter(str(root), lambda rows: None, sync=syncs, rows_wait_s=3600.0)
-
-    assert writing(writer, run_end(root, "a"), may_wait=False).wait(30)
-    assert writer.write(new_run(root, "b"))
-    assert syncs.calls == 4
-    writer.close()
-
-
-def test_closing_the_writer_ends_the_wait_of_a_runs_end(root: Path, syncs: Syncs) -> None:
-    writer = StoreWriter(str(root), lambda rows: None, sync=syncs, rows_wait_s=3600.0)
-    ended = writing(writer, run_end(root, "a"), may_wait=True)
-    assert not ended.wait(0.2)
-
-    writer.close()
-
-    assert ended.wait(30)
-
-
 def test_a_claim_on_a_closed_writer_is_indexed_on_its_own_thread(root: Path) -> None:
     indexed: list[IndexRow] = []
     writer = StoreWriter(str(root), indexed.extend)
