@@ -53,30 +53,22 @@ def counted() -> Iterator[Counted]:
         yield client, gate, seen
 
 
-def test_a_write_counts_until_its_response_starts(counted: Counted) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "status", "counted_while_answered"),
+    [
+        ("POST", "/plain", 200, 1),  # a write counts until its response starts
+        ("DELETE", "/failing", 500, 1),  # and counts no more once it failed
+        ("GET", "/read", 200, 0),  # a read holds no pipeline back
+    ],
+)
+def test_writes_count_while_they_are_answered_and_reads_never(
+    counted: Counted, method: str, path: str, status: int, counted_while_answered: int
+) -> None:
     client, gate, seen = counted
 
-    assert client.post("/plain").status_code == 200
+    assert client.request(method, path).status_code == status
 
-    assert seen == [1]
-    assert gate.serving == 0
-
-
-def test_a_read_holds_no_pipeline_back(counted: Counted) -> None:
-    client, gate, seen = counted
-
-    assert client.get("/read").status_code == 200
-
-    assert seen == [0]
-    assert gate.serving == 0
-
-
-def test_a_request_that_fails_counts_no_more(counted: Counted) -> None:
-    client, gate, seen = counted
-
-    assert client.delete("/failing").status_code == 500
-
-    assert seen == [1]
+    assert seen == [counted_while_answered]
     assert gate.serving == 0
 
 
