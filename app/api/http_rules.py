@@ -10,9 +10,11 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.runs.run_service import API_PREFIX
+
 GZIP_MINIMUM_BYTES = 1024
 _UNCOMPRESSED_ENDINGS = ("/status", "/events")
-_CREATE_PATH = "/api/v1/runs"
+_CREATE_PATH = f"{API_PREFIX}/runs"
 
 
 class HeadAsGet:
