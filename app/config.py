@@ -41,13 +41,14 @@ class Settings(BaseSettings):
         "report, a stop check) while this process is answering a POST, PATCH or DELETE, so that "
         "requests get the GIL first; 0 never waits.",
     )
-    pin_cpu: bool = Field(
-        False,
+    pin_cpu: bool | Literal["auto"] = Field(
+        "auto",
         description="Keep each server process's threads on one CPU that no other Runlane process "
         "of this host holds (uvicorn --workers spread over CPUs): the GIL runs one of them at a "
-        "time anyway, and hand-offs between CPUs cost a wake-up each.  For a machine or VM of "
-        "its own; leave off where containers share a host's CPUs (they cannot see each other's "
-        "locks) or where a pipeline's C code computes on several CPUs at once.",
+        "time anyway, and hand-offs between CPUs cost a wake-up each.  `auto` lets a pipeline "
+        "that has run for half a second use every CPU until it returns, and unpins the threads "
+        "while other work (another container, which cannot see this host's locks) crowds their "
+        "CPU; `true` keeps them on one CPU whatever happens; `false` never pins.",
     )
     pipeline: str = Field(DEFAULT_PIPELINE, description="Pipeline import string module:function.")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Larger request bodies get 413.")

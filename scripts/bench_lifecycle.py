@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/bench_lifecycle.py [--seconds 5] [--history 100000]
     .venv/bin/python scripts/bench_lifecycle.py --executor celery   # the scale-out figures
-    .venv/bin/python scripts/bench_lifecycle.py --pin-cpu   # the server on one CPU (RUNLANE_PIN_CPU)
+    .venv/bin/python scripts/bench_lifecycle.py --pin-cpu false   # RUNLANE_PIN_CPU (default auto)
     .venv/bin/python scripts/bench_lifecycle.py --pin-cpu --workers 2   # throughput of two processes
 
 One uvicorn process serves the real app with a no-op pipeline; `wrk` (C, with a Lua script)
@@ -453,14 +453,18 @@ def main() -> None:
         "--settle", type=float, default=300, help="seconds to wait at most for a quiet file system first"
     )
     parser.add_argument(
-        "--pin-cpu", action="store_true", help="servers run with RUNLANE_PIN_CPU=true (one CPU each)"
+        "--pin-cpu",
+        nargs="?",
+        const="true",
+        choices=["auto", "true", "false"],
+        help="RUNLANE_PIN_CPU for the servers (without it, the server's default: auto)",
     )
     parser.add_argument(
         "--workers", type=int, default=1, help="uvicorn worker processes of the throughput rounds' servers"
     )
     args = parser.parse_args()
     if args.pin_cpu:
-        os.environ["RUNLANE_PIN_CPU"] = "true"  # the servers' environment starts from this one
+        os.environ["RUNLANE_PIN_CPU"] = args.pin_cpu  # the servers' environment starts from this one
     root = Path(tempfile.mkdtemp(prefix="runlane-bench-lifecycle-"))
     script = root / "post.lua"
     script.write_text(LUA)

@@ -62,6 +62,7 @@ def settings(tmp_path: Path) -> Settings:
         orphan_after_s=5.0,
         shutdown_grace_s=0.5,
         log_json=True,
+        pin_cpu=False,  # pinning is per process: the test runner itself is never pinned
     )
 
 

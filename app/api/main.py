@@ -31,7 +31,6 @@ from app.api.request_priority import RequestsFirst
 from app.api.routes import artifacts, console, event_socket, operations, polling, run_annotations, runs
 from app.config import Settings
 from app.modules.contract import Pipeline
-from app.runs.cpu_affinity import pin_to_one_cpu
 from app.runs.errors import (
     AnnotationNotFoundError,
     ArtifactMissingError,
@@ -173,8 +172,6 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings)
-        if settings.pin_cpu:  # before the service starts its threads, which then stay with them
-            await run_in_threadpool(pin_to_one_cpu)
         service = RunService(settings, pipeline, on_finished=metrics.observe_run, requests=requests)
         app.state.runs = holder["runs"] = service
         await run_in_threadpool(service.start)

@@ -1,4 +1,4 @@
-"""CPU affinity: a server process's threads kept together on one CPU of their own (`pin_cpu`).
+"""CPU affinity: which CPU a server process holds, and moving its threads onto CPUs.
 
 The GIL lets one thread of a process run Python at a time, so a server's threads (event loop,
 store writers, executor) gain little from several CPUs; what they pay is the hand-off.  Each
@@ -16,12 +16,24 @@ import fcntl
 import logging
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 logger = logging.getLogger("runlane.cpu")
 
-_held: list[int] = []  # the lock of the CPU this process holds, open until it exits
-_pinned: list[int] = []
+# Affinity is per process, so the CPU locks are too: open until the process exits, or until
+# the process moves to another CPU.
+_held: dict[int, int] = {}  # CPU -> the open lock file descriptor
+
+
+def can_pin() -> bool:
+    """Whether this platform can pin and this process may use more than one CPU."""
+    return hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1
+
+
+def allowed_cpus() -> list[int]:
+    """The CPUs this process may use (its cgroup's cpuset, `taskset`)."""
+    return sorted(os.sched_getaffinity(0))
 
 
 def default_lock_dir() -> Path:
@@ -29,21 +41,20 @@ def default_lock_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"runlane-cpu-{os.getuid()}"
 
 
-def pin_to_one_cpu(lock_dir: Path | None = None) -> int | None:
-    """Move every thread of this process, and so every thread they start later, onto one CPU
-    no other process holds a lock for in `lock_dir`; returns that CPU.  None, with nothing
-    changed, where the platform cannot pin, the process may use one CPU only already, or every
-    CPU it may use is taken.  A second call answers the first's CPU."""
-    if _pinned:
-        return _pinned[0]
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    allowed = sorted(os.sched_getaffinity(0))
-    if len(allowed) < 2:
-        return None
+def held_cpu() -> int | None:
+    """The CPU whose lock this process holds, if any."""
+    return next(iter(_held), None)
+
+
+def take_cpu(candidates: Iterable[int], lock_dir: Path | None = None) -> int | None:
+    """Lock the first of `candidates` no other process holds a lock for in `lock_dir`, and give
+    up the lock held before, if any; returns that CPU, or None (keeping the lock held before)
+    when every candidate is taken.  A CPU whose lock this process holds is taken at once."""
     folder = lock_dir or default_lock_dir()
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for cpu in allowed:
+    for cpu in candidates:
+        if cpu in _held:
+            return cpu
         fd = os.open(folder / f"cpu-{cpu}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             # Released by the kernel when the process dies, however it dies.
@@ -51,20 +62,41 @@ def pin_to_one_cpu(lock_dir: Path | None = None) -> int | None:
         except BlockingIOError:
             os.close(fd)
             continue
-        _held.append(fd)
-        _move_threads(cpu)
-        _pinned.append(cpu)
-        logger.info("threads pinned to one CPU", extra={"cpu": cpu})
+        for old in list(_held):
+            os.close(_held.pop(old))
+        _held[cpu] = fd
         return cpu
-    logger.warning("every CPU is held by another Runlane process: threads left unpinned")
     return None
 
 
-def _move_threads(cpu: int) -> None:
-    """Every thread, including one started by a thread that was moved only just now."""
-    moved: set[int] = set()
-    while pending := {int(name) for name in os.listdir("/proc/self/task")} - moved:
+def pin_to_one_cpu(lock_dir: Path | None = None) -> int | None:
+    """Move every thread of this process, and so every thread they start later, onto one CPU
+    no other process holds a lock for in `lock_dir`; returns that CPU.  None, with nothing
+    changed, where the platform cannot pin, the process may use one CPU only already, or every
+    CPU it may use is taken.  A second call answers the first's CPU."""
+    if (cpu := held_cpu()) is not None:
+        return cpu
+    if not can_pin():
+        return None
+    cpu = take_cpu(allowed_cpus(), lock_dir)
+    if cpu is None:
+        logger.warning("every CPU is held by another Runlane process: threads left unpinned")
+        return None
+    move_threads({cpu})
+    logger.info("threads pinned to one CPU", extra={"cpu": cpu})
+    return cpu
+
+
+def thread_ids() -> set[int]:
+    return {int(name) for name in os.listdir("/proc/self/task")}
+
+
+def move_threads(cpus: set[int], skip: Iterable[int] = ()) -> None:
+    """Every thread but those in `skip`, including one started by a thread that was moved only
+    just now."""
+    moved = set(skip)
+    while pending := thread_ids() - moved:
         for thread_id in pending:
             with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
-                os.sched_setaffinity(thread_id, {cpu})
+                os.sched_setaffinity(thread_id, cpus)
         moved |= pending

@@ -17,6 +17,7 @@ from app.modules.contract import Pipeline
 from app.runs.annotations import Annotations
 from app.runs.answer_versions import AnswerVersions
 from app.runs.api_keys import ApiKey, KeyRing
+from app.runs.cpu_placement import CpuPlacement
 from app.runs.document_paths import resolve_markdown_path
 from app.runs.errors import (
     EditsWouldBeLostError,
@@ -91,6 +92,7 @@ class RunService:
         """`requests` counts the requests this process answers (see request_gate)."""
         self.settings = settings
         self.requests = requests
+        self.placement = CpuPlacement(settings.pin_cpu)
         self.store = open_store(settings)
         self.keys = KeyRing(self.store.root / META_DIR)
         self.answers = AnswerVersions(self.store)
@@ -133,7 +135,12 @@ class RunService:
                 celery_app(settings), settings.queue, settings.requeue_after_s, settings.orphan_after_s
             )
         return thread_executor(
-            settings, self.store, pipeline, on_finished=on_finished, requests=self.requests
+            settings,
+            self.store,
+            pipeline,
+            on_finished=on_finished,
+            requests=self.requests,
+            placement=self.placement,
         )
 
     def _retry(self, orphan: RunState) -> bool:
@@ -153,6 +160,7 @@ class RunService:
         return secret.get_secret_value() if secret is not None else None
 
     def start(self) -> None:
+        self.placement.start()  # first: the threads started below stay with the pinned ones
         self.executor.start()
         self.upkeep.start()
         self.webhooks.start()
@@ -161,6 +169,7 @@ class RunService:
         self.upkeep.stop()
         self.webhooks.stop()
         self.executor.shutdown()
+        self.placement.stop()
         self.store.close()
 
     def is_alive(self) -> bool:

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from app.config import Settings
 from app.modules.contract import Pipeline
+from app.runs.cpu_placement import CpuPlacement
 from app.runs.pipeline_runner import (
     SHUTDOWN_MESSAGE,
     Attempts,
@@ -71,6 +72,7 @@ class ThreadExecutor:
         shutdown_grace_s: float,
         on_finished: Callable[[RunState], None] | None = None,
         pipeline_nice: int = 0,
+        placement: CpuPlacement | None = None,
     ) -> None:
         self.runner = runner
         self.store = runner.store
@@ -79,6 +81,7 @@ class ThreadExecutor:
         self.shutdown_grace_s = shutdown_grace_s
         self.on_finished = on_finished
         self.pipeline_nice = pipeline_nice
+        self.placement = placement or CpuPlacement(False)
         self._pool = ThreadPoolExecutor(
             max_workers=max_workers + _RECORDING_THREADS,
             thread_name_prefix="runlane-run",
@@ -164,6 +167,7 @@ class ThreadExecutor:
             if self._closing.is_set():
                 return
             self._in_slots += 1
+        self.placement.enter_slot()
         left = _Once(self._leave_slot)
         try:
             state = self._claim(run_id)
@@ -173,6 +177,7 @@ class ThreadExecutor:
             left()
 
     def _leave_slot(self) -> None:
+        self.placement.leave_slot()
         with self._slot_free:
             self._in_slots -= 1
             self._slot_free.notify()
@@ -253,9 +258,11 @@ def thread_executor(
     max_workers: int | None = None,
     on_finished: Callable[[RunState], None] | None = None,
     requests: RequestGate | None = None,
+    placement: CpuPlacement | None = None,
 ) -> ThreadExecutor:
     """The executor the settings describe, over `store` (the pipeline loaded unless given);
-    with `requests`, pipelines give way to the requests this process answers."""
+    with `requests`, pipelines give way to the requests this process answers; with
+    `placement`, a pipeline that runs long may leave the server's CPU."""
     attempts = Attempts(settings.host_id, settings.orphan_after_s, settings.max_attempts)
     pipeline = pipeline or load_pipeline(settings.pipeline, settings)
     return ThreadExecutor(
@@ -265,4 +272,5 @@ def thread_executor(
         shutdown_grace_s=settings.shutdown_grace_s,
         on_finished=on_finished,
         pipeline_nice=settings.pipeline_nice,
+        placement=placement,
     )

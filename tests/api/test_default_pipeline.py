@@ -22,7 +22,12 @@ CONTRACT_REQUEST = {
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(output_dir=tmp_path / "output", documents_root=REPO, data_dir=REPO / "documents" / "data")
+    return Settings(
+        output_dir=tmp_path / "output",
+        documents_root=REPO,
+        data_dir=REPO / "documents" / "data",
+        pin_cpu=False,  # pinning is per process: the test runner itself is never pinned
+    )
 
 
 @pytest.mark.parametrize("enable_sql", [False, True])

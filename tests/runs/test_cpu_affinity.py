@@ -147,10 +147,10 @@ def test_a_server_with_pin_cpu_runs_every_thread_on_one_cpu(
     assert (tmp_path / f"runlane-cpu-{os.getuid()}").is_dir()
 
 
-def test_a_server_without_pin_cpu_leaves_its_threads_free(tmp_path: Path) -> None:
+def test_a_server_with_pin_cpu_off_leaves_its_threads_free(tmp_path: Path) -> None:
     (tmp_path / "documents").mkdir()
     (tmp_path / "documents" / "note.md").write_text("# Note\n\nSolar subsidies fund rooftop panels.\n")
-    with uvicorn_server(tmp_path) as server:
+    with uvicorn_server(tmp_path, pin_cpu="false") as server:
         finish_runs(server.url, 3)
         cpus = task_cpus(server.process.pid)
     assert len(cpus) > 3

@@ -1,0 +1,245 @@
+"""pin_cpu=auto: one CPU while it pays; long pipelines let out, crowded CPUs left, strays put back.
+
+Pinning is per process, so every case that pins runs in a child process or a server: the test
+runner itself is never pinned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.runs.cpu_placement import CpuSample, crowded
+from tests.runs.test_cpu_affinity import ALLOWED, held, task_cpus
+from tests.support.server import REPO_ROOT, uvicorn_server
+
+needs_two_cpus = pytest.mark.skipif(len(ALLOWED) < 2, reason="pinning needs a process allowed on 2+ CPUs")
+
+
+def sample(at: float, own: float, busy: dict[int, float]) -> CpuSample:
+    return CpuSample(at, own, busy)
+
+
+def test_a_cpu_is_crowded_when_others_use_a_quarter_of_it_and_another_cpu_idles() -> None:
+    before = sample(0.0, 0.0, {0: 0.0, 1: 0.0})
+    # Over 4 s this process used 1 s of CPU 0 and others 1.2 s; CPU 1 was busy 1 s of 4.
+    assert crowded(before, sample(4.0, 1.0, {0: 2.2, 1: 1.0}), 0)
+
+
+def test_a_cpu_the_process_fills_itself_is_not_crowded() -> None:
+    before = sample(0.0, 0.0, {0: 0.0, 1: 0.0})
+    assert not crowded(before, sample(4.0, 3.8, {0: 4.0, 1: 0.5}), 0)
+
+
+def test_a_crowded_cpu_is_kept_when_no_other_cpu_has_room() -> None:
+    before = sample(0.0, 0.0, {0: 0.0, 1: 0.0})
+    assert not crowded(before, sample(4.0, 1.0, {0: 4.0, 1: 3.5}), 0)
+
+
+def test_only_the_cpus_that_were_sampled_count() -> None:
+    before = sample(0.0, 0.0, {0: 0.0})
+    assert not crowded(before, sample(4.0, 0.0, {0: 4.0}), 0)  # no other CPU to go to
+    assert not crowded(before, sample(4.0, 0.0, {0: 4.0}), 1)  # a CPU not sampled
+    assert not crowded(before, before, 0)  # an empty window
+
+
+# A child pins itself under auto with fast ticks; a pipeline slot runs short, then long (and
+# starts a thread meanwhile), and the answer says where each thread could run at each point.
+SLOTS = """
+import json, os, sys, threading, time
+from pathlib import Path
+from app.runs.cpu_placement import CpuPlacement
+
+placement = CpuPlacement("auto", Path(sys.argv[1]), tick_s=0.02, widen_after_s=0.2, window_ticks=5)
+placement.start()
+here = lambda: sorted(os.sched_getaffinity(0))
+
+def wait_until(check):
+    deadline = time.monotonic() + 30
+    while not check():
+        assert time.monotonic() < deadline, "gave up waiting"
+        time.sleep(0.01)
+
+answer = {"cpu": placement.cpu, "allowed": placement.allowed}
+entered = time.monotonic()
+placement.enter_slot()
+time.sleep(0.05)
+answer["short"] = here()
+assert time.monotonic() - entered < 0.2, "the short slot took too long to tell"
+placement.leave_slot()
+placement.enter_slot()
+wait_until(lambda: here() != [placement.cpu])
+answer["long"] = here()
+stray_done = threading.Event()
+stray = threading.Thread(target=stray_done.wait)
+stray.start()
+answer["stray_at_start"] = sorted(os.sched_getaffinity(stray.native_id))
+placement.leave_slot()
+answer["after_long"] = here()
+wait_until(lambda: sorted(os.sched_getaffinity(stray.native_id)) == [placement.cpu])
+answer["stray_later"] = sorted(os.sched_getaffinity(stray.native_id))
+stray_done.set()
+placement.stop()
+print(json.dumps(answer))
+"""
+
+
+def run_child(script: str, *args: str) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    answer: dict[str, object] = json.loads(done.stdout)
+    return answer
+
+
+@needs_two_cpus
+def test_a_pipeline_that_runs_long_may_use_every_cpu_until_it_returns(tmp_path: Path) -> None:
+    answer = run_child(SLOTS, str(tmp_path / "locks"))
+    cpu = answer["cpu"]
+    assert cpu in ALLOWED
+    assert answer["allowed"] == ALLOWED
+    assert answer["short"] == [cpu]  # a short pipeline never moves
+    assert answer["long"] == ALLOWED
+    assert answer["stray_at_start"] == ALLOWED  # started by the let-out thread: it inherits
+    assert answer["after_long"] == [cpu]
+    assert answer["stray_later"] == [cpu]  # put back at the end of a window
+
+
+# A child under auto whose CPU readings are faked: crowded until told otherwise, then quiet,
+# with the other CPU the less busy one.
+CROWDING = """
+import json, os, sys, threading, time
+from pathlib import Path
+from app.runs.cpu_placement import CpuPlacement, CpuSample
+
+crowd = threading.Event()
+crowd.set()
+load = {}
+
+def fake_sample(cpus):
+    now = time.monotonic()
+    for cpu in cpus:
+        share = 0.9 if crowd.is_set() and cpu == placement.cpu else 0.1 if cpu == cpus[-1] else 0.2
+        load[cpu] = load.get(cpu, 0.0) + share * (now - load.get("at", now))
+    load["at"] = now
+    return CpuSample(now, time.process_time(), {cpu: load[cpu] for cpu in cpus})
+
+placement = CpuPlacement(
+    "auto", Path(sys.argv[1]), tick_s=0.02, window_ticks=5, backoff_s=(0.3, 5.0), sample=fake_sample
+)
+placement.start()
+first = placement.cpu
+worker = threading.Thread(target=crowd.wait)  # any thread of the process
+worker.start()
+everywhere = lambda: {len(os.sched_getaffinity(t)) for t in map(int, os.listdir("/proc/self/task"))}
+
+def wait_until(check):
+    deadline = time.monotonic() + 30
+    while not check():
+        assert time.monotonic() < deadline, "gave up waiting"
+        time.sleep(0.01)
+
+wait_until(lambda: placement.cpu is None and everywhere() == {len(placement.allowed)})
+unpinned_at = time.monotonic()
+crowd.clear()
+wait_until(lambda: placement.cpu is not None and everywhere() == {1})
+answer = {
+    "first": first,
+    "again": placement.cpu,
+    "waited": time.monotonic() - unpinned_at,
+    "threads": sorted({c for t in map(int, os.listdir("/proc/self/task")) for c in os.sched_getaffinity(t)}),
+}
+placement.stop()
+print(json.dumps(answer))
+"""
+
+
+@needs_two_cpus
+def test_a_crowded_cpu_is_left_and_the_least_busy_one_tried_after_a_back_off(tmp_path: Path) -> None:
+    answer = run_child(CROWDING, str(tmp_path / "locks"))
+    assert answer["first"] == ALLOWED[0]
+    assert answer["again"] == ALLOWED[-1]  # the least busy CPU in the last window
+    assert answer["threads"] == [ALLOWED[-1]]
+    assert answer["waited"] >= 0.3  # not before the back-off
+
+
+@needs_two_cpus
+def test_a_crowded_process_keeps_its_cpu_lock_and_skips_a_cpu_another_holds(tmp_path: Path) -> None:
+    """Another Runlane process of the host must not take the CPU a crowded process left."""
+    locks = tmp_path / "locks"
+    with held(locks, ALLOWED[1:]):  # every CPU but the first belongs to other processes
+        child = subprocess.Popen(
+            [sys.executable, "-c", CROWDING, str(locks)],
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+
+            def wait_for(placement: set[tuple[int, ...]]) -> None:
+                deadline = time.monotonic() + 30
+                while {tuple(cpus) for cpus in task_cpus(child.pid).values()} != placement:
+                    assert time.monotonic() < deadline, task_cpus(child.pid)
+                    time.sleep(0.005)
+
+            wait_for({(ALLOWED[0],)})
+            wait_for({tuple(ALLOWED)})  # crowded out
+            with pytest.raises(BlockingIOError), held(locks, ALLOWED[:1]):
+                pass
+            out, err = child.communicate(timeout=60)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.communicate()
+    assert child.returncode == 0, err
+    answer = json.loads(out)
+    assert answer["first"] == answer["again"] == ALLOWED[0]  # the less busy CPU is held
+
+
+@needs_two_cpus
+def test_by_default_a_server_pins_its_threads_and_lets_a_long_pipeline_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    documents = tmp_path / "documents"
+    documents.mkdir()
+    (documents / "note.md").write_text("# Note\n\nSolar subsidies fund rooftop panels.\n")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # its own CPU locks: nothing else competes
+    monkeypatch.delenv("RUNLANE_PIN_CPU", raising=False)
+    with uvicorn_server(tmp_path, pipeline="tests.support.pipelines:file_gated_pipeline") as server:
+        body = {"question": "Solar?", "markdown_path": "documents"}
+        run_id = httpx.post(f"{server.url}/api/v1/runs", json=body, timeout=30).json()["run_id"]
+        status_url = f"{server.url}/api/v1/runs/{run_id}/status"
+
+        def placements() -> list[list[int]]:
+            return sorted(task_cpus(server.process.pid).values())
+
+        deadline = time.monotonic() + 60
+        while placements().count(ALLOWED) != 1:  # the pipeline's thread, once it has run long
+            assert time.monotonic() < deadline, placements()
+            time.sleep(0.05)
+        others = [cpus for cpus in placements() if cpus != ALLOWED]
+        assert len(others) >= 3
+        assert len({tuple(cpus) for cpus in others}) == 1 and len(others[0]) == 1
+        (documents / "release").touch()
+        while httpx.get(status_url).json()["status"] != "completed":
+            assert time.monotonic() < deadline, "the run never finished"
+            time.sleep(0.05)
+        while placements().count(ALLOWED):  # back on the server's CPU
+            assert time.monotonic() < deadline, placements()
+            time.sleep(0.05)
+        assert {tuple(cpus) for cpus in placements()} == {tuple(others[0])}
