@@ -14,7 +14,8 @@ server side (its index, through /api/v1/service-info).  Figures:
   * server CPU per run (utime + stime of the server process) and fsyncs per run (strace);
   * the whole machine's CPU per run and per Celery job (/proc/stat) over the same windows;
   * POST p50/p99 on one connection: idle, with 100 and with --history runs on disk, and while
-    the default pipeline keeps the executor busy;
+    the default pipeline keeps the executor busy; next to the idle figure, what the disk alone
+    makes a POST wait (the store's writer publishing a run folder durably, nothing else running);
   * pickup: created_at -> started_at of sequential runs on an idle server.
 It first waits (`--settle`) until a new inode costs what it does on a quiet disk: this
 machine's ext4 has no journal, and after a large deletion every file created costs far more.
@@ -49,6 +50,7 @@ from app.runs.run_reaper import RunReaper  # noqa: E402
 from app.runs.run_state import RunState, RunStatus, iso, parse_iso, utc_now  # noqa: E402
 from app.runs.run_store import RunStore  # noqa: E402
 from app.runs.state_file import STATE_FILE  # noqa: E402
+from app.runs.store_writer import Change, StoreWriter  # noqa: E402
 
 BODY = b'{"question": "noop", "markdown_path": "documents"}'
 LUA = f"""wrk.method = "POST"
@@ -144,6 +146,28 @@ def settle(folder: Path, limit_s: float) -> None:
         cost = inode_cost_us(folder)
     note = "" if cost <= QUIET_INODE_US else " (not settled: the figures below are inflated)"
     print(f"file system: {cost:.0f} us of CPU per new inode{note}")
+
+
+def creation_floor_ms(root: Path, count: int = 200) -> tuple[float, float]:
+    """What the disk alone makes a POST wait for: the store's writer publishing a new run folder
+    durably (stage its state file, sync, rename the folder into place, sync), one at a time,
+    with nothing else running.  p50 and p99 in ms."""
+    output = root / "creation-floor"
+    (output / ".staging").mkdir(parents=True)
+    writer = StoreWriter(str(output), lambda rows: None)
+    times = []
+    try:
+        for number in range(count):
+            change = Change(
+                f"{output}/.staging/{number}", {STATE_FILE: b"x" * 700}, publish=f"{output}/{number}"
+            )
+            started = time.perf_counter()
+            writer.write(change)
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        writer.close()
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.99) - 1]
 
 
 def cpu_s(pid: int) -> float:
@@ -511,6 +535,11 @@ def main() -> None:
             f" -> {ours / theirs:.2f}x"
         )
         print(f"POST latency, no-op pipeline, one connection: p50 {idle_p50:.2f} ms, p99 {idle_p99:.2f} ms")
+        floor_p50, floor_p99 = creation_floor_ms(root)
+        print(
+            f"  the disk's share: a run folder published durably by the store's writer alone "
+            f"(stage, sync, rename, sync): p50 {floor_p50:.2f} ms, p99 {floor_p99:.2f} ms"
+        )
         print(f"pickup (created_at -> started_at), idle server: p50 {pickup:.1f} ms")
         small = _fresh(root, "small")
         seed_history(small, 100)
