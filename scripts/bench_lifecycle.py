@@ -17,8 +17,9 @@ server side (its index, through /api/v1/service-info).  Figures:
     the default pipeline keeps the executor busy; next to the idle figure, what the disk alone
     makes a POST wait (the store's writer publishing a run folder durably, nothing else running);
   * pickup: created_at -> started_at of sequential runs on an idle server.
-It first waits (`--settle`) until a new inode costs what it does on a quiet disk: this
-machine's ext4 has no journal, and after a large deletion every file created costs far more.
+It first deletes what its earlier runs left and waits (`--settle`) until a new inode costs what
+it does on a quiet disk: this machine's ext4 has no journal, and after a large deletion every
+file created costs far more for minutes.  So it leaves its own files for the next run to delete.
 """
 
 from __future__ import annotations
@@ -135,17 +136,39 @@ def inode_cost_us(folder: Path, count: int = 200) -> float:
     return (time.process_time() - started) * 1e6 / count
 
 
+QUIET_PROBES = 3  # in a row, 10 s apart: the slow state sets in some seconds after a deletion
+TRASH_PREFIX = "runlane-bench-trash-"
+
+
 def settle(folder: Path, limit_s: float) -> None:
-    """Wait (up to `limit_s`) until new inodes cost what they do on a quiet disk, so that
-    figures are not inflated by an earlier clean-up (a previous run of this script, a test run)."""
+    """Delete what earlier runs of this script left, then wait (up to `limit_s`) until new
+    inodes cost what they do on a quiet disk, so that figures are not inflated by a clean-up
+    (an earlier run, a test run).  One quiet probe is not enough: the slow state begins some
+    seconds after a large deletion and comes and goes for minutes."""
+    trash = sorted(Path(tempfile.gettempdir()).glob(f"{TRASH_PREFIX}*"))
+    for old in trash:
+        shutil.rmtree(old, ignore_errors=True)
+    if trash:
+        print(f"deleted {len(trash)} earlier benchmark folders; waiting for the file system to settle")
     os.sync()
     deadline = time.monotonic() + limit_s
-    cost = inode_cost_us(folder)
-    while cost > QUIET_INODE_US and time.monotonic() < deadline:
-        time.sleep(10)
+    quiet = 0
+    while True:
         cost = inode_cost_us(folder)
-    note = "" if cost <= QUIET_INODE_US else " (not settled: the figures below are inflated)"
+        quiet = quiet + 1 if cost <= QUIET_INODE_US else 0
+        if quiet >= QUIET_PROBES or time.monotonic() >= deadline:
+            break
+        time.sleep(10)
+    note = "" if quiet >= QUIET_PROBES else " (not settled: the figures below are inflated)"
     print(f"file system: {cost:.0f} us of CPU per new inode{note}")
+
+
+def clean_up(root: Path) -> None:
+    """Left for the next run to delete before it settles: deleting tens of thousands of run
+    folders now would slow the file system for the first minutes of a run that follows."""
+    trash = root.with_name(TRASH_PREFIX + root.name)
+    root.rename(trash)
+    print(f"benchmark files left in {trash} (the next run deletes them first; rm -r is safe)")
 
 
 def creation_floor_ms(root: Path, count: int = 200) -> tuple[float, float]:
@@ -500,7 +523,7 @@ def main() -> None:
         try:
             celery_mode(root, args.seconds, args.celery_jobs, args.rounds, script)
         finally:
-            shutil.rmtree(root, ignore_errors=True)
+            clean_up(root)
         return
     try:
         with server(_fresh(root, "a"), noop) as (url, pid):
@@ -557,7 +580,7 @@ def main() -> None:
             busy_p50, busy_p99 = post_latency(url, args.seconds, script)
         print(f"POST latency while the default pipeline runs: p50 {busy_p50:.2f} ms, p99 {busy_p99:.2f} ms")
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        clean_up(root)
 
 
 def _fresh(root: Path, name: str) -> Path:

@@ -146,18 +146,28 @@ class CpuPlacement:
         return {self.cpu} if self.cpu is not None else set(self.allowed)
 
     def _watch(self) -> None:
-        before = self.sample(self.allowed)
+        before = self._sample()
         ticks = 0
         while not self._closing.wait(self.tick_s):
             try:
                 self.widen_long_pipelines()
                 ticks += 1
-                if ticks % self.window_ticks == 0:
-                    after = self.sample(self.allowed)
-                    self.place(before, after)
+                if before is not None and ticks % self.window_ticks == 0:
+                    after = self._sample()
+                    if after is not None:
+                        self.place(before, after)
                     before = after
             except Exception:  # the watcher thread's boundary: placement is an optimisation
                 logger.exception("CPU placement check failed")
+
+    def _sample(self) -> CpuSample | None:
+        """None, once and for good, where the CPU readings cannot be had (a /proc that hides
+        them): long pipelines are still let out, crowding is no longer watched."""
+        try:
+            return self.sample(self.allowed)
+        except OSError:
+            logger.warning("CPU readings unavailable: crowding of this process's CPU is not watched")
+            return None
 
     def widen_long_pipelines(self) -> None:
         """Let pipelines that have run `widen_after_s` use every CPU."""

@@ -91,7 +91,8 @@ print(json.dumps(answer))
 """
 
 
-def run_child(script: str, *args: str) -> dict[str, object]:
+def run_child(script: str, *args: str) -> tuple[dict[str, object], str]:
+    """What a child script printed as JSON, and its stderr."""
     done = subprocess.run(
         [sys.executable, "-c", script, *args],
         cwd=REPO_ROOT,
@@ -102,12 +103,12 @@ def run_child(script: str, *args: str) -> dict[str, object]:
     )
     assert done.returncode == 0, done.stderr
     answer: dict[str, object] = json.loads(done.stdout)
-    return answer
+    return answer, done.stderr
 
 
 @needs_two_cpus
 def test_a_pipeline_that_runs_long_may_use_every_cpu_until_it_returns(tmp_path: Path) -> None:
-    answer = run_child(SLOTS, str(tmp_path / "locks"))
+    answer, _ = run_child(SLOTS, str(tmp_path / "locks"))
     cpu = answer["cpu"]
     assert cpu in ALLOWED
     assert answer["allowed"] == ALLOWED
@@ -169,7 +170,7 @@ print(json.dumps(answer))
 
 @needs_two_cpus
 def test_a_crowded_cpu_is_left_and_the_least_busy_one_tried_after_a_back_off(tmp_path: Path) -> None:
-    answer = run_child(CROWDING, str(tmp_path / "locks"))
+    answer, _ = run_child(CROWDING, str(tmp_path / "locks"))
     assert answer["first"] == ALLOWED[0]
     assert answer["again"] == ALLOWED[-1]  # the least busy CPU in the last window
     assert answer["threads"] == [ALLOWED[-1]]
@@ -243,3 +244,83 @@ def test_by_default_a_server_pins_its_threads_and_lets_a_long_pipeline_out(
             assert time.monotonic() < deadline, placements()
             time.sleep(0.05)
         assert {tuple(cpus) for cpus in placements()} == {tuple(others[0])}
+
+
+# A child whose CPU readings cannot be had: pipelines are still let out, and it says so once.
+NO_READINGS = """
+import json, logging, os, sys, time
+from pathlib import Path
+from app.runs.cpu_placement import CpuPlacement
+
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+calls = []
+
+def unreadable(cpus):
+    calls.append(cpus)
+    raise PermissionError("/proc/stat")
+
+placement = CpuPlacement(
+    "auto", Path(sys.argv[1]), tick_s=0.02, widen_after_s=0.1, window_ticks=2, sample=unreadable
+)
+placement.start()
+placement.enter_slot()
+deadline = time.monotonic() + 30
+while sorted(os.sched_getaffinity(0)) == [placement.cpu]:
+    assert time.monotonic() < deadline, "never let out"
+    time.sleep(0.01)
+placement.leave_slot()
+time.sleep(0.2)  # ten more ticks, five windows
+placement.stop()
+print(json.dumps({"cpu": placement.cpu, "after": sorted(os.sched_getaffinity(0)), "readings": len(calls)}))
+"""
+
+
+@needs_two_cpus
+def test_without_cpu_readings_long_pipelines_are_still_let_out_and_it_is_said_once(tmp_path: Path) -> None:
+    answer, stderr = run_child(NO_READINGS, str(tmp_path / "locks"))
+    assert answer["cpu"] in ALLOWED
+    assert answer["after"] == [answer["cpu"]]
+    assert answer["readings"] == 1
+    assert stderr.count("CPU readings unavailable") == 1
+    assert "Traceback" not in stderr
+
+
+# A child under auto that stays crowded: the time unpinned before each new try doubles.
+ALWAYS_CROWDED = """
+import json, sys, time
+from pathlib import Path
+from app.runs.cpu_placement import CpuPlacement, CpuSample
+
+load = {}
+
+def crowded_sample(cpus):
+    now = time.monotonic()
+    for cpu in cpus:
+        load[cpu] = load.get(cpu, 0.0) + (0.9 if cpu == placement.cpu else 0.0) * (now - load.get("at", now))
+    load["at"] = now
+    return CpuSample(now, time.process_time(), {cpu: load[cpu] for cpu in cpus})
+
+placement = CpuPlacement(
+    "auto", Path(sys.argv[1]), tick_s=0.02, window_ticks=3, backoff_s=(0.2, 5.0), sample=crowded_sample
+)
+placement.start()
+changes, last = [], placement.cpu
+deadline = time.monotonic() + 60
+while len(changes) < 4:
+    assert time.monotonic() < deadline, changes
+    if placement.cpu != last:
+        last = placement.cpu
+        changes.append((last, time.monotonic()))
+    time.sleep(0.002)
+placement.stop()
+print(json.dumps({"changes": changes}))
+"""
+
+
+@needs_two_cpus
+def test_a_cpu_crowded_again_and_again_is_tried_less_and_less_often(tmp_path: Path) -> None:
+    answer, _ = run_child(ALWAYS_CROWDED, str(tmp_path / "locks"))
+    (off1, t1), (on1, t2), (off2, t3), (on2, t4) = answer["changes"]  # type: ignore[misc]
+    assert off1 is None and off2 is None and on1 in ALLOWED and on2 in ALLOWED
+    assert t2 - t1 >= 0.2
+    assert t4 - t3 >= 0.4  # doubled
