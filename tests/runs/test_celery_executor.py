@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 import redis
 
 from app.runs.run_ids import is_valid_run_id
-from app.runs.run_state import RunState, parse_iso
+from app.runs.run_state import RunState
 from app.runs.state_file import STATE_FILE, load_state
 from tests.conftest import wait_until
 from tests.support.pipelines import attempt_intervals
@@ -179,25 +180,36 @@ def test_a_cancel_on_the_api_host_stops_the_run_on_the_worker_and_its_events_str
     assert attempt_intervals(root / "documents")[run_id][0][1] != float("inf")
 
 
-def span_of(root: Path, run_ids: set[str]) -> float:
-    found = states(root)
-    started = min(found[run_id].started_at or "" for run_id in run_ids)
-    ended = max(found[run_id].completed_at or "" for run_id in run_ids)
-    return (parse_iso(ended) - parse_iso(started)).total_seconds()
+def loaded_span(root: Path, client: httpx.Client, runs: int, slots: int) -> float:
+    """Seconds from the moment every slot holds a run to the end of the last of `runs` runs that
+    sleep 1 s each: long beside a run's own cost, which the 2 cores share among all the slots.
+    The runs wait in their slots until all are loaded: started as their messages arrive, the
+    first ones would be tens of milliseconds apart, and each slot would keep its lag to the
+    end, so the span would measure Celery's dispatch rather than the slots."""
+    documents = root / "documents"
+    (documents / "release").unlink(missing_ok=True)
+    before = len(states(root))
+    run_ids = {post(client, "gated sleep 1") for _ in range(runs)}
+    wait_until(
+        lambda: len(run_ids & set(attempt_intervals(documents))) == slots, what=f"{slots} loaded slots"
+    )
+    released = time.time()
+    (documents / "release").touch()
+    wait_all_terminal(root, before + runs)
+    intervals = attempt_intervals(documents)
+    return max(intervals[run_id][0][1] for run_id in run_ids) - released
 
 
 def test_two_workers_run_a_sleep_bound_load_at_least_1_8x_as_fast_as_one(
     root: Path, scale: dict[str, str]
 ) -> None:
-    runs = 40
+    runs = 24
     with api(root, scale) as client:
         with worker_process(root, "worker-a", 4, scale):
-            alone = {post(client, "sleep 0.5") for _ in range(runs)}
-            wait_all_terminal(root, runs)
+            alone = loaded_span(root, client, runs, slots=4)
         with worker_process(root, "worker-a", 4, scale), worker_process(root, "worker-b", 4, scale):
-            together = {post(client, "sleep 0.5") for _ in range(runs)}
-            wait_all_terminal(root, 2 * runs)
-    ratio = span_of(root, alone) / span_of(root, together)
+            together = loaded_span(root, client, runs, slots=8)
+    ratio = alone / together
     assert ratio >= 1.8, f"two workers ran {ratio:.2f}x as fast as one"
 
 

@@ -108,18 +108,23 @@ def file_gated_pipeline(ctx: RunContext) -> PipelineResult:
 
 def worker_pipeline(ctx: RunContext) -> PipelineResult:
     """For Celery workers: "sleep S" sleeps S seconds, "gated" waits for a `release` file in the
-    documents folder; both stop when asked, and log `start`/`end` lines with the pid and time
-    to `attempts.log` there (one write each, appended, so processes never interleave a line)."""
+    documents folder, "gated sleep S" waits for it and then sleeps S seconds; each stops when
+    asked, and logs `start`/`end` lines with the pid and time to `attempts.log` there (one write
+    each, appended, so processes never interleave a line)."""
     folder = ctx.options.markdown_path
     _log_attempt(folder, "start", ctx.run_id)
     question = ctx.options.question
-    seconds = float(question.split()[1]) if question.startswith("sleep ") else EVENT_TIMEOUT_S * 4
-    deadline = time.monotonic() + seconds
+    gated = question.startswith("gated")
+    seconds = float(question.rsplit(" ", 1)[1]) if "sleep " in question else 0.0
     ctx.report("work", question, 0.5)
     try:
+        deadline = time.monotonic() + EVENT_TIMEOUT_S * 4
+        while gated and not (folder / "release").exists() and time.monotonic() < deadline:
+            if ctx.should_stop():
+                return PipelineResult("stopped", "stop requested", None, None)
+            time.sleep(0.01)
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if question == "gated" and (folder / "release").exists():
-                break
             if ctx.should_stop():
                 return PipelineResult("stopped", "stop requested", None, None)
             time.sleep(0.01)
