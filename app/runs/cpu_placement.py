@@ -108,10 +108,6 @@ class CpuPlacement:
         self._repin_at: float | None = None  # when to try one CPU again, while crowded out
         self._pinned_since = time.monotonic()
 
-    @property
-    def watching(self) -> bool:
-        return self._watcher is not None
-
     def start(self) -> None:
         """Pin (on or auto), before the service starts its threads, which then stay with them;
         under auto, start watching."""
