@@ -260,10 +260,14 @@ class StoreWriter:
         me = threading.current_thread()
         while True:
             with self._lock:
-                if not self._queue and not self._closed:
+                # Only a whole idle period ends the thread: a wake-up whose job the other writer
+                # took first is no reason to leave (under load that churned threads by the dozen).
+                while not self._queue and not self._closed:
                     self._idle += 1
-                    self._wake.wait(self._idle_exit_s)
+                    woken = self._wake.wait(self._idle_exit_s)
                     self._idle -= 1
+                    if not woken:
+                        break
                 if not self._queue:
                     self._threads.discard(me)  # idle (or closed): the next submit starts another
                     return

@@ -323,6 +323,31 @@ def test_the_thread_leaves_when_idle_and_comes_back_on_demand(root: Path) -> Non
         writer.close()
 
 
+def test_a_writer_thread_stays_while_work_keeps_coming(root: Path) -> None:
+    writer = StoreWriter(str(root), lambda rows: None, idle_exit_s=60)
+    seen: set[threading.Thread] = set()
+
+    def prepare(name: str) -> Prepared[bool]:
+        seen.add(threading.current_thread())
+        return new_run(root, name), published
+
+    def client(number: int) -> None:
+        for turn in range(150):
+            writer.submit(lambda: prepare(f"c{number}-{turn}")).result(30)
+
+    clients = [threading.Thread(target=client, args=(number,)) for number in range(8)]
+    try:
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join(60)
+    finally:
+        writer.close()
+    assert len(list(root.glob("c*-*"))) == 1200
+    # Two writer threads at most, for the whole writer's life: none left and came back.
+    assert len(seen) <= 2
+
+
 def test_a_closed_writer_refuses_work(root: Path) -> None:
     writer = StoreWriter(str(root), lambda rows: None)
     writer.close()
