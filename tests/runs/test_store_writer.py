@@ -333,7 +333,8 @@ def test_a_writer_thread_stays_while_work_keeps_coming(root: Path) -> None:
 
     def client(number: int) -> None:
         for turn in range(150):
-            writer.submit(lambda: prepare(f"c{number}-{turn}")).result(30)
+            name = f"c{number}-{turn}"
+            writer.submit(lambda name=name: prepare(name)).result(30)
 
     clients = [threading.Thread(target=client, args=(number,)) for number in range(8)]
     try:
