@@ -50,15 +50,16 @@ def test_only_the_cpus_that_were_sampled_count() -> None:
     assert not crowded(before, before, 0)  # an empty window
 
 
-# A child pins itself under auto with fast ticks; a pipeline slot runs short, then long (and
+# A child pins itself under auto with fast ticks: a pipeline slot runs short, then long (and
 # starts a thread meanwhile), and the answer says where each thread could run at each point.
+# Nothing hangs on timing or on the machine's load: the watcher's readings are counted, say
+# that nothing else ran (so no window finds the CPU crowded), and are held back while a thread
+# is looked at, so that no window's put-back can come in between.
 SLOTS = """
 import json, os, sys, threading, time
 from pathlib import Path
-from app.runs.cpu_placement import CpuPlacement
+from app.runs.cpu_placement import CpuPlacement, CpuSample
 
-placement = CpuPlacement("auto", Path(sys.argv[1]), tick_s=0.02, widen_after_s=0.2, window_ticks=5)
-placement.start()
 here = lambda: sorted(os.sched_getaffinity(0))
 
 def wait_until(check):
@@ -67,22 +68,41 @@ def wait_until(check):
         assert time.monotonic() < deadline, "gave up waiting"
         time.sleep(0.01)
 
+readings = []
+hold, holding, release = threading.Event(), threading.Event(), threading.Event()
+
+def gated(cpus):
+    if hold.is_set():
+        holding.set()
+        release.wait()
+    readings.append(cpus)
+    return CpuSample(time.monotonic(), 0.0, dict.fromkeys(cpus, 0.0))
+
+placement = CpuPlacement(
+    "auto", Path(sys.argv[1]), tick_s=0.02, widen_after_s=60, window_ticks=1, sample=gated
+)
+placement.start()
 answer = {"cpu": placement.cpu, "allowed": placement.allowed}
-entered = time.monotonic()
+# Short: the slot is younger than widen_after_s at each of the watcher's next ticks.
 placement.enter_slot()
-time.sleep(0.05)
+seen = len(readings)
+wait_until(lambda: len(readings) >= seen + 3)
 answer["short"] = here()
-assert time.monotonic() - entered < 0.2, "the short slot took too long to tell"
 placement.leave_slot()
+placement.widen_after_s = 0.2
 placement.enter_slot()
 wait_until(lambda: here() != [placement.cpu])
 answer["long"] = here()
+hold.set()
+wait_until(holding.is_set)  # the watcher waits in its next window's reading
 stray_done = threading.Event()
-stray = threading.Thread(target=stray_done.wait)
+stray = threading.Thread(target=stray_done.wait, daemon=True)
 stray.start()
 answer["stray_at_start"] = sorted(os.sched_getaffinity(stray.native_id))
 placement.leave_slot()
 answer["after_long"] = here()
+hold.clear()
+release.set()
 wait_until(lambda: sorted(os.sched_getaffinity(stray.native_id)) == [placement.cpu])
 answer["stray_later"] = sorted(os.sched_getaffinity(stray.native_id))
 stray_done.set()
@@ -129,9 +149,11 @@ from app.runs.cpu_placement import CpuPlacement, CpuSample
 crowd = threading.Event()
 crowd.set()
 load = {}
+readings = []  # (when, the CPU held then): the window ending there decides the next one
 
 def fake_sample(cpus):
     now = time.monotonic()
+    readings.append((now, placement.cpu))
     for cpu in cpus:
         share = 0.9 if crowd.is_set() and cpu == placement.cpu else 0.1 if cpu == cpus[-1] else 0.2
         load[cpu] = load.get(cpu, 0.0) + share * (now - load.get("at", now))
@@ -154,16 +176,20 @@ def wait_until(check):
         time.sleep(0.01)
 
 wait_until(lambda: placement.cpu is None and everywhere() == {len(placement.allowed)})
-unpinned_at = time.monotonic()
 crowd.clear()
 wait_until(lambda: placement.cpu is not None and everywhere() == {1})
+placement.stop()
+# The windows that decided: the last one ending pinned before the first ending unpinned, and
+# the last one ending unpinned.
+first_unpinned = next(i for i, (_, cpu) in enumerate(readings) if cpu is None)
+unpinned_at = readings[first_unpinned - 1][0]
+repinned_at = [when for when, cpu in readings if cpu is None][-1]
 answer = {
     "first": first,
     "again": placement.cpu,
-    "waited": time.monotonic() - unpinned_at,
+    "waited": repinned_at - unpinned_at,
     "threads": sorted({c for t in map(int, os.listdir("/proc/self/task")) for c in os.sched_getaffinity(t)}),
 }
-placement.stop()
 print(json.dumps(answer))
 """
 
@@ -292,9 +318,11 @@ from pathlib import Path
 from app.runs.cpu_placement import CpuPlacement, CpuSample
 
 load = {}
+readings = []  # (when, the CPU held then): the window ending there decides the next one
 
 def crowded_sample(cpus):
     now = time.monotonic()
+    readings.append((now, placement.cpu))
     for cpu in cpus:
         load[cpu] = load.get(cpu, 0.0) + (0.9 if cpu == placement.cpu else 0.0) * (now - load.get("at", now))
     load["at"] = now
@@ -304,16 +332,17 @@ placement = CpuPlacement(
     "auto", Path(sys.argv[1]), tick_s=0.02, window_ticks=3, backoff_s=(0.2, 5.0), sample=crowded_sample
 )
 placement.start()
-changes, last = [], placement.cpu
+
+def changes():  # (the CPU held after, when the window that decided it ended)
+    seen = list(readings)
+    return [(later[1], earlier[0]) for earlier, later in zip(seen, seen[1:]) if later[1] != earlier[1]]
+
 deadline = time.monotonic() + 60
-while len(changes) < 4:
-    assert time.monotonic() < deadline, changes
-    if placement.cpu != last:
-        last = placement.cpu
-        changes.append((last, time.monotonic()))
-    time.sleep(0.002)
+while len(changes()) < 4:
+    assert time.monotonic() < deadline, changes()
+    time.sleep(0.01)
 placement.stop()
-print(json.dumps({"changes": changes}))
+print(json.dumps({"changes": changes()[:4]}))
 """
 
 
