@@ -129,32 +129,39 @@ def test_serve_starts_the_api(tmp_path: Path) -> None:
     assert (tmp_path / "output" / ".runlane" / "index.sqlite3").exists()
 
 
-def test_on_a_terminal_ask_draws_progress_and_renders_the_markdown(server: Server) -> None:
+def test_on_a_terminal_ask_draws_progress_and_renders_the_markdown(tmp_path: Path) -> None:
     import os
     import pty
 
-    leader, follower = pty.openpty()
-    env = {**server_env(Path("/nonexistent")), "RUNLANE_URL": server.url, "COLUMNS": "100", "TERM": "xterm"}
-    process = subprocess.Popen(
-        [RUNLANE, "ask", "What grants exist for heat pumps?", "--wait"],
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        env=env,
-        close_fds=True,
-    )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the terminal closes when the process exits
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    assert process.wait(60) == 0
-    os.close(leader)
+    shutil.copytree(REPO_ROOT / "documents", tmp_path / "documents")
+    # The run waits at its first stage until the bar has shown it: no race with the polls.
+    pipeline = "tests.support.pipelines:held_default_pipeline"
+    with uvicorn_server(tmp_path, poll_interval_s="1", pipeline=pipeline) as server:
+        leader, follower = pty.openpty()
+        terminal = {"RUNLANE_URL": server.url, "COLUMNS": "100", "TERM": "xterm"}
+        env = {**server_env(Path("/nonexistent")), **terminal}
+        process = subprocess.Popen(
+            [RUNLANE, "ask", "What grants exist for heat pumps?", "--wait"],
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+            env=env,
+            close_fds=True,
+        )
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closes when the process exits
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if re.search(rb"[1-7]/7", b"".join(chunks)):
+                (tmp_path / "documents" / "release").touch()
+        assert process.wait(60) == 0
+        os.close(leader)
     screen = b"".join(chunks).decode("utf-8", errors="replace")
     assert "•" in screen and "- [1]" not in screen  # markdown rendered, not printed raw
     assert "\x1b[" in screen  # terminal styling

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from app.config import Settings
 from app.modules.contract import Gap, Pipeline, PipelineResult, RunContext
+from app.modules.orchestrator.module import STAGES, run_pipeline
 
 EVENT_TIMEOUT_S = 30.0
 
@@ -96,14 +98,38 @@ def file_gated_pipeline(ctx: RunContext) -> PipelineResult:
     with (folder / "executions.log").open("a") as log:
         log.write(f"{ctx.run_id} {os.getpid()}\n")
     ctx.report("wait", "waiting for release", 0.5)
+    if not _released(folder, ctx):
+        return PipelineResult("stopped", "stop requested", None, None)
+    return completed(ctx)
+
+
+def _released(folder: Path, ctx: RunContext) -> bool:
+    """Wait for a `release` file in `folder`; False if the run is asked to stop first."""
     deadline = time.monotonic() + 120
     while not (folder / "release").exists():
         if ctx.should_stop():
-            return PipelineResult("stopped", "stop requested", None, None)
+            return False
         if time.monotonic() > deadline:
             raise TimeoutError("never released")
         time.sleep(0.02)
-    return completed(ctx)
+    return True
+
+
+def held_default_pipeline(ctx: RunContext) -> PipelineResult:
+    """For real server processes: the default pipeline, held at its first progress report until
+    a `release` file appears in the run's documents folder, so that a client sees it running."""
+    reports = []
+
+    def report(stage: str, message: str = "", fraction: float | None = None) -> None:
+        ctx.report(stage, message, fraction)
+        reports.append(stage)
+        if len(reports) == 1:
+            _released(ctx.options.markdown_path, ctx)
+
+    return run_pipeline(dataclasses.replace(ctx, report=report))
+
+
+held_default_pipeline.stages = STAGES  # type: ignore[attr-defined]
 
 
 def worker_pipeline(ctx: RunContext) -> PipelineResult:
