@@ -125,10 +125,10 @@ def _flow(server: Server, client: Any, models: Any, ops: Operations) -> None:
     assert isinstance(early, models.Problem) and early.code == "RUN_NOT_FINISHED"
     active = ops.delete_run.sync(client=client, run_id=run_id)
     assert isinstance(active, models.Problem) and active.code == "RUN_ACTIVE"
-    wait_until(
-        lambda: ops.get_run_status.sync(client=client, run_id=run_id).status == models.RunStatus.RUNNING
-    )
+    # Running first, then its first progress report (the pipeline's, a moment later).
+    wait_until(lambda: ops.get_run_status.sync(client=client, run_id=run_id).progress is not None)
     status = ops.get_run_status.sync(client=client, run_id=run_id)
+    assert status.status == models.RunStatus.RUNNING
     assert status.progress.stage_index >= 0 and status.created_at.tzinfo is not None
 
     root = Path(server.log).parent
