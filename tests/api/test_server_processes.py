@@ -38,11 +38,19 @@ def fresh_get(url: str) -> httpx.Response:
 
 
 def poll_status(base: str, run_id: str, *statuses: str) -> dict[str, Any]:
-    def current() -> dict[str, Any] | None:
-        body: dict[str, Any] = fresh_get(f"{base}/api/v1/runs/{run_id}/status").json()
-        return body if body["status"] in statuses else None
+    """The run's status once it is one of `statuses`; a failure says what was answered last."""
+    last: list[object] = []
 
-    result: dict[str, Any] = wait_until(current, timeout=60, what=f"{run_id} in {statuses}")
+    def current() -> dict[str, Any] | None:
+        response = fresh_get(f"{base}/api/v1/runs/{run_id}/status")
+        body: dict[str, Any] = response.json()
+        last[:] = [response.status_code, body]
+        return body if body.get("status") in statuses else None
+
+    try:
+        result: dict[str, Any] = wait_until(current, timeout=60, what=f"{run_id} in {statuses}")
+    except AssertionError as timed_out:
+        raise AssertionError(f"{timed_out}; last answered: {last}") from None
     return result
 
 
