@@ -118,12 +118,13 @@ def _released(folder: Path, ctx: RunContext) -> bool:
 def held_default_pipeline(ctx: RunContext) -> PipelineResult:
     """For real server processes: the default pipeline, held at its first progress report until
     a `release` file appears in the run's documents folder, so that a client sees it running."""
-    reports = []
+    held = False
 
     def report(stage: str, message: str = "", fraction: float | None = None) -> None:
+        nonlocal held
         ctx.report(stage, message, fraction)
-        reports.append(stage)
-        if len(reports) == 1:
+        if not held:
+            held = True
             _released(ctx.options.markdown_path, ctx)
 
     return run_pipeline(dataclasses.replace(ctx, report=report))
@@ -144,11 +145,8 @@ def worker_pipeline(ctx: RunContext) -> PipelineResult:
     seconds = float(question.rsplit(" ", 1)[1]) if "sleep " in question else 0.0
     ctx.report("work", question, 0.5)
     try:
-        deadline = time.monotonic() + EVENT_TIMEOUT_S * 4
-        while gated and not (folder / "release").exists() and time.monotonic() < deadline:
-            if ctx.should_stop():
-                return PipelineResult("stopped", "stop requested", None, None)
-            time.sleep(0.01)
+        if gated and not _released(folder, ctx):
+            return PipelineResult("stopped", "stop requested", None, None)
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if ctx.should_stop():
