@@ -100,3 +100,38 @@ def move_threads(cpus: set[int], skip: Iterable[int] = ()) -> None:
             with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
                 os.sched_setaffinity(thread_id, cpus)
         moved |= pending
+
+
+def descendants(thread_ids: Iterable[int]) -> set[int]:
+    """The processes these threads of this process started, and the ones those started in
+    turn, as the kernel lists them (`/proc/<pid>/task/<tid>/children`); none where it does not."""
+    found: set[int] = set()
+    pending = [f"/proc/self/task/{thread_id}/children" for thread_id in thread_ids]
+    while pending:
+        try:
+            with open(pending.pop(), "rb") as listing:
+                children = [int(pid) for pid in listing.read().split()]
+        except (OSError, ValueError):  # the thread or process has ended meanwhile
+            continue
+        for pid in children:
+            if pid in found:
+                continue
+            found.add(pid)
+            with contextlib.suppress(OSError):
+                pending += [f"/proc/{pid}/task/{tid}/children" for tid in os.listdir(f"/proc/{pid}/task")]
+    return found
+
+
+def widen_processes(pids: Iterable[int], inherited: set[int], cpus: set[int]) -> None:
+    """Move every thread of these processes whose CPUs are still exactly `inherited` onto
+    `cpus`; a thread that chose its own CPUs keeps them."""
+    for pid in pids:
+        try:
+            tasks = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+        except OSError:  # it has ended meanwhile
+            continue
+        for task in tasks:
+            # PermissionError: it changed its user; ProcessLookupError: it ended meanwhile.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if os.sched_getaffinity(task) == inherited:
+                    os.sched_setaffinity(task, cpus)

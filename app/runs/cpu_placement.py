@@ -1,12 +1,16 @@
 """CPU placement: where a server process's threads run under `pin_cpu` (on, off or auto).
 
 On, a server's threads stay on one CPU for good (see `cpu_affinity` for why that pays).  Auto
-pins them the same way and watches, twice a second, for the two cases where one CPU costs
-more than it saves:
+pins them the same way and watches, twice a second, for the cases where one CPU costs more
+than it saves:
 
 * A pipeline that runs long (an LLM call, C code computing on several CPUs) is let out onto
   every CPU the process may use once it has run `widen_after_s`, and brought back when it
   returns.  Short pipelines never pay for the move.
+* Processes that the server's threads start (a pipeline's tool, a local model server) have no
+  GIL to share, yet inherit the one CPU: they are given every CPU the process may use at the
+  watcher's next tick while their pipeline runs, and at the end of the window otherwise.  A
+  thread of theirs that chose its own CPUs keeps them.
 * Other work crowding the CPU (another container pinned to the same CPU, which cannot see
   this host's locks; a busy neighbour process): when, over a window, others used a quarter
   of that CPU while another CPU sat a quarter idle, the threads are unpinned.  They try one
@@ -148,11 +152,13 @@ class CpuPlacement:
             try:
                 self.widen_long_pipelines()
                 ticks += 1
-                if before is not None and ticks % self.window_ticks == 0:
+                window_ended = ticks % self.window_ticks == 0
+                if before is not None and window_ended:
                     after = self._sample()
                     if after is not None:
                         self.place(before, after)
                     before = after
+                self.free_child_processes(every_thread=window_ended)
             except Exception:  # the watcher thread's boundary: placement is an optimisation
                 logger.exception("CPU placement check failed")
 
@@ -178,6 +184,17 @@ class CpuPlacement:
                         os.sched_setaffinity(thread_id, set(self.allowed))
                     except ProcessLookupError:  # its thread has ended meanwhile
                         self._slots.pop(thread_id, None)
+
+    def free_child_processes(self, every_thread: bool = False) -> None:
+        """Give every CPU to the processes started by running pipelines' threads, or with
+        `every_thread` by any thread (one a finished pipeline left behind)."""
+        threads = cpu_affinity.thread_ids() if every_thread else None
+        with self._lock:
+            cpu = self.cpu
+            if threads is None:
+                threads = set(self._slots)
+        if cpu is not None and threads:
+            cpu_affinity.widen_processes(cpu_affinity.descendants(threads), {cpu}, set(self.allowed))
 
     def place(self, before: CpuSample, after: CpuSample) -> None:
         """After a window: leave a crowded CPU, or try one CPU again once the back-off is over;

@@ -139,6 +139,81 @@ def test_a_pipeline_that_runs_long_may_use_every_cpu_until_it_returns(tmp_path: 
     assert answer["stray_later"] == [cpu]  # put back at the end of a window
 
 
+# A child under auto, its pipeline (the main thread, in a slot) never long enough to be let out,
+# starting processes: one that picks its own CPU, one that does not, one that starts another;
+# then, its pipeline over, one more.
+CHILD_PROCESSES = """
+import json, os, subprocess, sys, time
+from pathlib import Path
+from app.runs.cpu_placement import CpuPlacement, CpuSample
+
+here = lambda pid: sorted(os.sched_getaffinity(pid))
+quiet = lambda cpus: CpuSample(time.monotonic(), 0.0, dict.fromkeys(cpus, 0.0))
+
+def wait_until(check):
+    deadline = time.monotonic() + 30
+    while not check():
+        assert time.monotonic() < deadline, "gave up waiting"
+        time.sleep(0.01)
+
+def start(code, *args):
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+
+WAIT = "import sys; sys.stdin.read()"
+placement = CpuPlacement(
+    "auto", Path(sys.argv[1]), tick_s=0.02, widen_after_s=60, window_ticks=10**6, sample=quiet
+)
+placement.start()
+other = next(cpu for cpu in placement.allowed if cpu != placement.cpu)
+placement.enter_slot()
+CHOOSE = "import os, sys; os.sched_setaffinity(0, {int(sys.argv[1])}); print(flush=True); "
+chooser = start(CHOOSE + WAIT, str(other))
+chooser.stdout.readline()  # it has chosen before the others start: every scan that frees them sees it
+plain = start(WAIT)
+parent = start(
+    "import subprocess, sys; "
+    "child = subprocess.Popen([sys.executable, '-c', sys.argv[1]], stdin=subprocess.PIPE); "
+    "print(child.pid, flush=True); sys.stdin.read(); child.stdin.close(); child.wait()",
+    WAIT,
+)
+grandchild = int(parent.stdout.readline())
+wait_until(lambda: here(plain.pid) == here(grandchild) == placement.allowed)
+answer = {
+    "cpu": placement.cpu,
+    "other": other,
+    "plain": here(plain.pid),
+    "grandchild": here(grandchild),
+    "chooser": here(chooser.pid),
+    "slot_thread": here(0),
+}
+placement.leave_slot()
+late = start(WAIT)  # no pipeline runs now: the end of a window frees it
+answer["late_at_start"] = here(late.pid)
+placement.window_ticks = 3
+wait_until(lambda: here(late.pid) == placement.allowed)
+answer["late"] = here(late.pid)
+placement.stop()
+for process in (chooser, plain, parent, late):
+    process.stdin.close()
+    process.wait()
+print(json.dumps(answer))
+"""
+
+
+@needs_two_cpus
+def test_processes_the_server_starts_get_every_cpu_unless_they_chose_their_own(tmp_path: Path) -> None:
+    answer, _ = run_child(CHILD_PROCESSES, str(tmp_path / "locks"))
+    cpu = answer["cpu"]
+    assert cpu in ALLOWED
+    assert answer["plain"] == answer["grandchild"] == ALLOWED
+    assert answer["chooser"] == [answer["other"]]
+    assert answer["slot_thread"] == [cpu]  # the short pipeline itself stays on the CPU
+    assert answer["late_at_start"] == [cpu]  # inherited: only the window's scan frees it
+    assert answer["late"] == ALLOWED
+
+
 # A child under auto whose CPU readings are faked: crowded until told otherwise, then quiet,
 # with the other CPU the less busy one.
 CROWDING = """
@@ -270,6 +345,36 @@ def test_by_default_a_server_pins_its_threads_and_lets_a_long_pipeline_out(
             assert time.monotonic() < deadline, placements()
             time.sleep(0.05)
         assert {tuple(cpus) for cpus in placements()} == {tuple(others[0])}
+
+
+@needs_two_cpus
+def test_by_default_a_process_a_pipeline_starts_gets_every_cpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    documents = tmp_path / "documents"
+    documents.mkdir()
+    (documents / "note.md").write_text("# Note\n\nSolar subsidies fund rooftop panels.\n")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # its own CPU locks: nothing else competes
+    monkeypatch.delenv("RUNLANE_PIN_CPU", raising=False)
+    with uvicorn_server(tmp_path, pipeline="tests.support.pipelines:child_process_pipeline") as server:
+        body = {"question": "Solar?", "markdown_path": "documents"}
+        run_id = httpx.post(f"{server.url}/api/v1/runs", json=body, timeout=30).json()["run_id"]
+        deadline = time.monotonic() + 60
+        while not (documents / "child.pid").exists():
+            assert time.monotonic() < deadline, "the pipeline never started its process"
+            time.sleep(0.05)
+        child = int((documents / "child.pid").read_text())
+        pinned = [cpus for cpus in task_cpus(server.process.pid).values() if cpus != ALLOWED]
+        assert len(pinned) >= 3 and all(len(cpus) == 1 for cpus in pinned)  # the server is pinned
+        while sorted({cpu for cpus in task_cpus(child).values() for cpu in cpus}) != ALLOWED:
+            assert time.monotonic() < deadline, task_cpus(child)
+            time.sleep(0.05)
+        assert all(cpus == ALLOWED for cpus in task_cpus(child).values())
+        (documents / "release").touch()
+        status_url = f"{server.url}/api/v1/runs/{run_id}/status"
+        while httpx.get(status_url).json()["status"] != "completed":
+            assert time.monotonic() < deadline, "the run never finished"
+            time.sleep(0.05)
 
 
 # A child whose CPU readings cannot be had: pipelines are still let out, and it says so once.

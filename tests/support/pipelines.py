@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -101,6 +103,22 @@ def file_gated_pipeline(ctx: RunContext) -> PipelineResult:
     if not _released(folder, ctx):
         return PipelineResult("stopped", "stop requested", None, None)
     return completed(ctx)
+
+
+def child_process_pipeline(ctx: RunContext) -> PipelineResult:
+    """For real server processes: starts a process that waits on its input, names it in
+    `child.pid` in the run's documents folder, and ends it once a `release` file appears."""
+    folder = ctx.options.markdown_path
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        (folder / "child.pid.tmp").write_text(str(child.pid))
+        os.replace(folder / "child.pid.tmp", folder / "child.pid")
+        released = _released(folder, ctx)
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait()
+    return completed(ctx) if released else PipelineResult("stopped", "stop requested", None, None)
 
 
 def _released(folder: Path, ctx: RunContext) -> bool:
