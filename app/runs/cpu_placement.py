@@ -153,12 +153,13 @@ class CpuPlacement:
                 self.widen_long_pipelines()
                 ticks += 1
                 window_ended = ticks % self.window_ticks == 0
+                # Before placing: freed against the CPU they inherited, which a move would forget.
+                self.free_child_processes(every_thread=window_ended)
                 if before is not None and window_ended:
                     after = self._sample()
                     if after is not None:
                         self.place(before, after)
                     before = after
-                self.free_child_processes(every_thread=window_ended)
             except Exception:  # the watcher thread's boundary: placement is an optimisation
                 logger.exception("CPU placement check failed")
 
