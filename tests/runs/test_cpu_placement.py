@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -18,7 +20,7 @@ import pytest
 
 from app.runs.cpu_placement import CpuSample, crowded
 from tests.runs.test_cpu_affinity import ALLOWED, held, task_cpus
-from tests.support.server import REPO_ROOT, uvicorn_server
+from tests.support.server import REPO_ROOT, Server, uvicorn_server
 
 needs_two_cpus = pytest.mark.skipif(len(ALLOWED) < 2, reason="pinning needs a process allowed on 2+ CPUs")
 
@@ -313,19 +315,39 @@ def test_a_crowded_process_keeps_its_cpu_lock_and_skips_a_cpu_another_holds(tmp_
     assert answer["first"] == answer["again"] == ALLOWED[0]  # the less busy CPU is held
 
 
-@needs_two_cpus
-def test_by_default_a_server_pins_its_threads_and_lets_a_long_pipeline_out(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@contextmanager
+def default_server_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipeline: str
+) -> Iterator[tuple[Server, Path, str]]:
+    """A server with default settings (so pinned under auto) and one run of `pipeline`: the
+    server, the run's documents folder and its status URL."""
     documents = tmp_path / "documents"
     documents.mkdir()
     (documents / "note.md").write_text("# Note\n\nSolar subsidies fund rooftop panels.\n")
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # its own CPU locks: nothing else competes
     monkeypatch.delenv("RUNLANE_PIN_CPU", raising=False)
-    with uvicorn_server(tmp_path, pipeline="tests.support.pipelines:file_gated_pipeline") as server:
+    with uvicorn_server(tmp_path, pipeline=f"tests.support.pipelines:{pipeline}") as server:
         body = {"question": "Solar?", "markdown_path": "documents"}
         run_id = httpx.post(f"{server.url}/api/v1/runs", json=body, timeout=30).json()["run_id"]
-        status_url = f"{server.url}/api/v1/runs/{run_id}/status"
+        yield server, documents, f"{server.url}/api/v1/runs/{run_id}/status"
+
+
+def release_and_wait_completed(documents: Path, status_url: str, deadline: float) -> None:
+    (documents / "release").touch()
+    while httpx.get(status_url).json()["status"] != "completed":
+        assert time.monotonic() < deadline, "the run never finished"
+        time.sleep(0.05)
+
+
+@needs_two_cpus
+def test_by_default_a_server_pins_its_threads_and_lets_a_long_pipeline_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with default_server_running(tmp_path, monkeypatch, "file_gated_pipeline") as (
+        server,
+        documents,
+        status_url,
+    ):
 
         def placements() -> list[list[int]]:
             return sorted(task_cpus(server.process.pid).values())
@@ -337,10 +359,7 @@ def test_by_default_a_server_pins_its_threads_and_lets_a_long_pipeline_out(
         others = [cpus for cpus in placements() if cpus != ALLOWED]
         assert len(others) >= 3
         assert len({tuple(cpus) for cpus in others}) == 1 and len(others[0]) == 1
-        (documents / "release").touch()
-        while httpx.get(status_url).json()["status"] != "completed":
-            assert time.monotonic() < deadline, "the run never finished"
-            time.sleep(0.05)
+        release_and_wait_completed(documents, status_url, deadline)
         while placements().count(ALLOWED):  # back on the server's CPU
             assert time.monotonic() < deadline, placements()
             time.sleep(0.05)
@@ -351,14 +370,11 @@ def test_by_default_a_server_pins_its_threads_and_lets_a_long_pipeline_out(
 def test_by_default_a_process_a_pipeline_starts_gets_every_cpu(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    documents = tmp_path / "documents"
-    documents.mkdir()
-    (documents / "note.md").write_text("# Note\n\nSolar subsidies fund rooftop panels.\n")
-    monkeypatch.setenv("TMPDIR", str(tmp_path))  # its own CPU locks: nothing else competes
-    monkeypatch.delenv("RUNLANE_PIN_CPU", raising=False)
-    with uvicorn_server(tmp_path, pipeline="tests.support.pipelines:child_process_pipeline") as server:
-        body = {"question": "Solar?", "markdown_path": "documents"}
-        run_id = httpx.post(f"{server.url}/api/v1/runs", json=body, timeout=30).json()["run_id"]
+    with default_server_running(tmp_path, monkeypatch, "child_process_pipeline") as (
+        server,
+        documents,
+        status_url,
+    ):
         deadline = time.monotonic() + 60
         while not (documents / "child.pid").exists():
             assert time.monotonic() < deadline, "the pipeline never started its process"
@@ -366,15 +382,10 @@ def test_by_default_a_process_a_pipeline_starts_gets_every_cpu(
         child = int((documents / "child.pid").read_text())
         pinned = [cpus for cpus in task_cpus(server.process.pid).values() if cpus != ALLOWED]
         assert len(pinned) >= 3 and all(len(cpus) == 1 for cpus in pinned)  # the server is pinned
-        while sorted({cpu for cpus in task_cpus(child).values() for cpu in cpus}) != ALLOWED:
+        while any(cpus != ALLOWED for cpus in task_cpus(child).values()):
             assert time.monotonic() < deadline, task_cpus(child)
             time.sleep(0.05)
-        assert all(cpus == ALLOWED for cpus in task_cpus(child).values())
-        (documents / "release").touch()
-        status_url = f"{server.url}/api/v1/runs/{run_id}/status"
-        while httpx.get(status_url).json()["status"] != "completed":
-            assert time.monotonic() < deadline, "the run never finished"
-            time.sleep(0.05)
+        release_and_wait_completed(documents, status_url, deadline)
 
 
 # A child whose CPU readings cannot be had: pipelines are still let out, and it says so once.
