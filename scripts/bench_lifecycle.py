@@ -579,8 +579,44 @@ def main() -> None:
         with server(_fresh(root, "busy"), "app.modules.orchestrator.module:run_pipeline") as (url, _):
             busy_p50, busy_p99 = post_latency(url, args.seconds, script)
         print(f"POST latency while the default pipeline runs: p50 {busy_p50:.2f} ms, p99 {busy_p99:.2f} ms")
+        print_goals(
+            {
+                "throughput against Celery": statistics.median(ratios),
+                "server CPU per run, ms": statistics.median(cpus),
+                "fsyncs per run": fsyncs,
+                "POST p50, one connection, ms": idle_p50,
+                "POST p99, one connection, ms": idle_p99,
+                "POST p50 with the history, against 100 runs": big_p50 / small_p50,
+                "POST p50 beside the default pipeline, ms": busy_p50,
+                "pickup p50, ms": pickup,
+            }
+        )
     finally:
         clean_up(root)
+
+
+# The issue's goals for these figures: (what, limit, whether the figure must reach it rather
+# than stay within it).
+GOALS = {
+    "throughput against Celery": (1.0, True),
+    "server CPU per run, ms": (2.0, False),
+    "fsyncs per run": (8.0, False),
+    "POST p50, one connection, ms": (2.0, False),
+    "POST p99, one connection, ms": (10.0, False),
+    "POST p50 with the history, against 100 runs": (1.2, False),
+    "POST p50 beside the default pipeline, ms": (5.0, False),
+    "pickup p50, ms": (5.0, False),
+}
+
+
+def print_goals(figures: dict[str, float]) -> None:
+    """Each figure against its goal, so that a run's verdict needs no table beside it."""
+    print("against the goals:")
+    for name, value in figures.items():
+        limit, reach = GOALS[name]
+        met = value >= limit if reach else value <= limit
+        bound = "at least" if reach else "at most"
+        print(f"  {name}: {value:.2f} ({bound} {limit:g}: {'met' if met else 'MISSED'})")
 
 
 def _fresh(root: Path, name: str) -> Path:
