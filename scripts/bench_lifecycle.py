@@ -13,8 +13,9 @@ server side (its index, through /api/v1/service-info).  Figures:
     (`--rounds`, medians), since the machine's other load moves both sides;
   * server CPU per run (utime + stime of the server process) and fsyncs per run (strace);
   * the whole machine's CPU per run and per Celery job (/proc/stat) over the same windows;
-  * POST p50/p99 on one connection: idle, with 100 and with --history runs on disk, and while
-    the default pipeline keeps the executor busy; next to the idle figure, what the disk alone
+  * POST p50/p99 on one connection: idle, with 100 and with --history runs on disk (the ratio
+    of the two in `--rounds` interleaved pairs of servers, medians), and while the default
+    pipeline keeps the executor busy; next to the idle figure, what the disk alone
     makes a POST wait (the store's writer publishing a run folder durably, nothing else running);
   * pickup: created_at -> started_at of sequential runs on an idle server.
 It first deletes what its earlier runs left and waits (`--settle`) until a new inode costs what
@@ -60,6 +61,9 @@ wrk.headers["Content-Type"] = "application/json"
 """
 TICKS = os.sysconf("SC_CLK_TCK")
 URL_ROOTS: dict[str, Path] = {}
+
+
+NOOP = "bench_lifecycle:noop_pipeline"
 
 
 def noop_pipeline(ctx: RunContext) -> PipelineResult:
@@ -460,12 +464,11 @@ def celery_mode(root: Path, seconds: int, jobs: int, rounds: int, script: Path) 
         for number in range(rounds):
             prefix = f"bench-{os.getpid()}-{workers}-{number}:"
             settings = {"executor": "celery", "broker_url": BROKER, "broker_key_prefix": prefix}
-            noop = "bench_lifecycle:noop_pipeline"
             folder = _fresh(root, f"celery-{workers}-{number}")
             try:
                 with (
-                    server(folder, noop, **settings) as (url, pid),
-                    runlane_workers(folder, workers, {**settings, "pipeline": noop}),
+                    server(folder, NOOP, **settings) as (url, pid),
+                    runlane_workers(folder, workers, {**settings, "pipeline": NOOP}),
                 ):
                     warm_up(url, workers * 4)
                     rate, _, _ = throughput(url, pid, seconds, script)
@@ -517,7 +520,6 @@ def main() -> None:
     script.write_text(LUA)
     (root / "documents").mkdir()
     (root / "documents" / "note.md").write_text("# Note\n\nSolar subsidies fund rooftop panels.\n")
-    noop = "bench_lifecycle:noop_pipeline"
     settle(root, args.settle)
     if args.executor == "celery":
         try:
@@ -526,14 +528,14 @@ def main() -> None:
             clean_up(root)
         return
     try:
-        with server(_fresh(root, "a"), noop) as (url, pid):
+        with server(_fresh(root, "a"), NOOP) as (url, pid):
             pickup = pickup_ms(url)
             idle_p50, idle_p99 = post_latency(url, args.seconds, script)
             fsyncs = fsyncs_per_run(url, pid, script)
         # The machine's other load moves both sides; interleaved rounds and medians even it out.
         rates, cpus, celery_rates, machine_ms, celery_machine_ms = [], [], [], [], []
         for number in range(args.rounds):
-            with server(_fresh(root, f"round-{number}"), noop, args.workers) as (url, pid):
+            with server(_fresh(root, f"round-{number}"), NOOP, args.workers) as (url, pid):
                 machine_before = machine_cpu_s()
                 rate, cpu_ms, posted = throughput(url, pid, args.seconds, script)
                 machine_ms.append((machine_cpu_s() - machine_before) * 1000 / posted)
@@ -564,17 +566,13 @@ def main() -> None:
             f"(stage, sync, rename, sync): p50 {floor_p50:.2f} ms, p99 {floor_p99:.2f} ms"
         )
         print(f"pickup (created_at -> started_at), idle server: p50 {pickup:.1f} ms")
-        small = _fresh(root, "small")
-        seed_history(small, 100)
-        with server(small, noop) as (url, _):
-            small_p50, _ = post_latency(url, args.seconds, script)
-        big = _fresh(root, "big")
-        seed_history(big, args.history)
-        with server(big, noop) as (url, _):
-            big_p50, _ = post_latency(url, args.seconds, script)
+        small_p50, big_p50, history_ratios = history_cost(
+            root, args.history, args.rounds, args.seconds, script
+        )
+        pairs = ", ".join(f"{ratio:.2f}x" for ratio in history_ratios)
         print(
             f"POST p50 with 100 runs on disk: {small_p50:.2f} ms; with {args.history:,}: {big_p50:.2f} ms"
-            f" -> {big_p50 / small_p50:.2f}x"
+            f" -> {statistics.median(history_ratios):.2f}x (interleaved pairs: {pairs})"
         )
         with server(_fresh(root, "busy"), "app.modules.orchestrator.module:run_pipeline") as (url, _):
             busy_p50, busy_p99 = post_latency(url, args.seconds, script)
@@ -586,7 +584,7 @@ def main() -> None:
                 "fsyncs per run": fsyncs,
                 "POST p50, one connection, ms": idle_p50,
                 "POST p99, one connection, ms": idle_p99,
-                "POST p50 with the history, against 100 runs": big_p50 / small_p50,
+                "POST p50 with the history, against 100 runs": statistics.median(history_ratios),
                 "POST p50 beside the default pipeline, ms": busy_p50,
                 "pickup p50, ms": pickup,
             }
@@ -617,6 +615,27 @@ def print_goals(figures: dict[str, float]) -> None:
         met = value >= limit if reach else value <= limit
         bound = "at least" if reach else "at most"
         print(f"  {name}: {value:.2f} ({bound} {limit:g}: {'met' if met else 'MISSED'})")
+
+
+def history_cost(
+    root: Path, history: int, rounds: int, seconds: int, script: Path
+) -> tuple[float, float, list[float]]:
+    """POST p50 on one connection with 100 runs on disk and with `history`, in interleaved pairs
+    of fresh servers (one pair alone moved by a fifth either way between servers of the same
+    code).  The large history is seeded once; the small one anew for each pair, since every
+    round adds thousands of runs.  Medians of both p50s, and each pair's ratio."""
+    big = _fresh(root, "big")
+    seed_history(big, history)
+    small_p50s, big_p50s, ratios = [], [], []
+    for number in range(rounds):
+        small = _fresh(root, f"small-{number}")
+        seed_history(small, 100)
+        with server(small, NOOP) as (url, _):
+            small_p50s.append(post_latency(url, seconds, script)[0])
+        with server(big, NOOP) as (url, _):
+            big_p50s.append(post_latency(url, seconds, script)[0])
+        ratios.append(big_p50s[-1] / small_p50s[-1])
+    return statistics.median(small_p50s), statistics.median(big_p50s), ratios
 
 
 def _fresh(root: Path, name: str) -> Path:
