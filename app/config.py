@@ -63,6 +63,14 @@ class Settings(BaseSettings):
         description="How a batch of writes is made durable: one syncfs(2) of the output file system, "
         "or an fsync of every file and folder (for an output disk that other programs write to heavily).",
     )
+    disk_workers: int = Field(
+        2,
+        ge=0,
+        le=8,
+        description="Child processes that do the file work of the store's batches of writes (stage, "
+        "syncfs, rename, syncfs) on other CPUs than the server's pinned threads (Linux, with "
+        "durable_sync=filesystem); 0 leaves that work to the server's own writer threads.",
+    )
 
     executor: Literal["threads", "celery"] = Field(
         "threads",

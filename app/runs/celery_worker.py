@@ -29,7 +29,9 @@ def process_executor() -> ThreadExecutor:
     executor = _executors.get(pid)
     if executor is None:
         assert _settings is not None, "run_worker sets the settings before the pool starts"
-        executor = thread_executor(_settings, open_store(_settings), max_workers=1)
+        # One run at a time, on no pinned CPU: a disk worker process would only add a hop.
+        store = open_store(_settings.model_copy(update={"disk_workers": 0}))
+        executor = thread_executor(_settings, store, max_workers=1)
         executor.start()
         _executors[pid] = executor
     return executor

@@ -115,6 +115,7 @@ class RunStore:
         sync: FileSystemSync | None = DEFAULT_SYNC,
         index: Index | None = None,
         locks: RunLocks | None = None,
+        disk_workers: int = 0,
     ) -> None:
         self.root = output_dir.resolve()
         self._root_str = str(self.root)
@@ -132,7 +133,7 @@ class RunStore:
         # read the claim file back (see state_file.load_versioned_state).
         self._claims: dict[str, RunState] = {}
         self._dequeued = 0
-        self.writer = StoreWriter(self._root_str, self.index_rows, sync=sync)
+        self.writer = StoreWriter(self._root_str, self.index_rows, sync=sync, processes=disk_workers)
 
     def close(self) -> None:
         self.writer.close()

@@ -27,6 +27,7 @@ def open_store(settings: Settings) -> RunStore:
         sync=DEFAULT_SYNC if settings.durable_sync == "filesystem" else None,
         index=index,
         locks=locks,
+        disk_workers=settings.disk_workers,
     )
 
 

@@ -6,7 +6,8 @@ files, makes them all durable with one sync, renames them into place, and makes 
 durable with a second sync.  Two syncs serve the whole batch however many runs it holds, and
 two threads doing the file work (one stages while the other syncs) spare the rest the GIL
 hand-offs that dominated a run's CPU.  The index rows of a batch's new states go into one
-index transaction; a change made at once (a claim) leaves its row to the next batch's.
+index transaction; a change made at once (a claim) leaves its row to the next batch's.  With
+disk workers, a child process does a batch's file work on another CPU (see disk_worker).
 
 On Linux a sync is `syncfs(2)` on the output root's file system (it waits for the data and
 the metadata, and reports write-back errors since Linux 5.8); elsewhere each temp file and each
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import logging
 import os
 import shutil
@@ -25,10 +27,13 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from app import atomic_file
 from app.runs.errors import storage_failure
+
+if TYPE_CHECKING:
+    from app.runs.disk_worker import DiskWorker
 
 logger = logging.getLogger("runlane.store")
 
@@ -173,12 +178,14 @@ class StoreWriter:
         *,
         sync: FileSystemSync | None = DEFAULT_SYNC,
         threads: int = 2,
+        processes: int = 0,
         idle_exit_s: float = 5.0,
         rows_wait_s: float = ROWS_WAIT_S,
     ) -> None:
         """`sync` flushes a whole file system; without one, every file and folder is fsynced.
         A second thread takes the next batch while the first waits for its syncs, so a change
-        never queues behind a whole batch."""
+        never queues behind a whole batch.  With `processes`, up to that many disk worker
+        processes do a batch's file work (see disk_worker)."""
         self._root = root
         self._on_indexed = on_indexed
         self._sync = sync
@@ -190,6 +197,16 @@ class StoreWriter:
             self._root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             self._close_root = weakref.finalize(self, _close_quietly, self._root_fd)
         self._max_threads = threads
+        self._sync_now: Callable[[], None] | None = None
+        if self._root_fd is not None:
+            self._sync_now = functools.partial(syncfs_fd, self._root_fd)
+        elif sync is not None:
+            self._sync_now = functools.partial(sync, root)
+        # Disk workers only where one syncfs covers every file: a worker cannot fsync folders
+        # it did not stage for the caller.
+        self._max_workers = processes if sync is syncfs else 0
+        self._workers_started = 0
+        self._free_workers: list[DiskWorker] = []
         self._idle_exit_s = idle_exit_s
         self._rows_wait_s = rows_wait_s
         self._queue: list[_Job[Any]] = []
@@ -207,6 +224,11 @@ class StoreWriter:
     @property
     def syncs_filesystem(self) -> bool:
         return self._sync is not None
+
+    def worker_pids(self) -> list[int]:
+        """The disk worker processes waiting for a batch."""
+        with self._lock:
+            return [worker.pid for worker in self._free_workers]
 
     def submit(self, prepare: Callable[[], Prepared[T]]) -> Future[T]:
         """Run `prepare` on a writer thread; commit the change it returns with the next batch;
@@ -253,6 +275,10 @@ class StoreWriter:
         for thread in threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=30)
+        with self._lock:
+            workers, self._free_workers = self._free_workers, []
+        for worker in workers:
+            worker.close()
         if self._close_root is not None and not any(thread.is_alive() for thread in threads):
             self._close_root()  # a thread still syncing keeps the folder open until collection
 
@@ -356,49 +382,114 @@ class StoreWriter:
         return True
 
     def _write_batch(self, changes: list[Change]) -> dict[Change, BaseException]:
-        """Stage, sync, put in place, sync; returns the changes that failed, with why."""
-        failed: dict[Change, BaseException] = {}
-        fsync_each = self._sync is None
-        for change in changes:
-            try:
-                change.stage(fsync=fsync_each and change.durable)
-            except OSError as exc:
-                change.clean_up()
-                failed[change] = storage_failure(exc)
-        staged = [change for change in changes if change not in failed]
-        durable = [change for change in staged if change.durable]
-        if durable and not fsync_each:
-            self._sync_or_fail(durable, failed)
-        for change in staged:
-            if change in failed:
-                continue
-            try:
-                change.put_in_place()
-            except OSError as exc:
-                change.clean_up()
-                failed[change] = storage_failure(exc)
-        durable = [change for change in durable if change not in failed]
-        if durable:
-            self._sync_or_fail(durable, failed, fsync_each)
+        """Stage, sync, put in place, sync: in a disk worker process when one is free."""
+        worker = self._take_worker() if changes else None
+        if worker is None:
+            return write_batch(changes, self._sync_now)
+        try:
+            failed = worker.write_batch(changes)
+        except OSError as exc:  # the worker died: no change of the batch is reported done
+            self._drop_worker(worker)
+            logger.exception("a disk worker process failed; its batch failed with it")
+            return {change: undone(change, exc) for change in changes}
+        self._give_worker(worker)
         return failed
 
-    def _sync_or_fail(
-        self, changes: list[Change], failed: dict[Change, BaseException], fsync_folders: bool = False
-    ) -> None:
+    def _take_worker(self) -> DiskWorker | None:
+        with self._lock:
+            if self._free_workers:
+                return self._free_workers.pop()
+            if self._workers_started >= self._max_workers or self._closed:
+                return None
+            self._workers_started += 1
+        from app.runs.disk_worker import DiskWorker  # it imports this module
+
         try:
-            if fsync_folders:
-                for folder in {folder for change in changes for folder in change.folders()}:
-                    atomic_file.fsync_dir(folder)
-            elif self._root_fd is not None:
-                syncfs_fd(self._root_fd)
-            else:
-                assert self._sync is not None
-                self._sync(self._root)
+            return DiskWorker(self._root)
+        except OSError:
+            logger.exception("a disk worker process could not start: the writer thread writes")
+            with self._lock:
+                self._workers_started -= 1
+            return None
+
+    def _give_worker(self, worker: DiskWorker) -> None:
+        with self._lock:
+            if not self._closed:
+                self._free_workers.append(worker)
+                return
+        worker.close()
+
+    def _drop_worker(self, worker: DiskWorker) -> None:
+        worker.close()
+        with self._lock:
+            self._workers_started -= 1
+
+
+def write_batch(changes: list[Change], sync: Callable[[], None] | None) -> dict[Change, BaseException]:
+    """Stage, sync, put in place, sync; returns the changes that failed, with why.  Without a
+    file-system `sync`, every durable file is fsynced as it is staged and every folder after."""
+    failed: dict[Change, BaseException] = {}
+    fsync_each = sync is None
+    for change in changes:
+        try:
+            change.stage(fsync=fsync_each and change.durable)
         except OSError as exc:
-            for change in changes:
-                change.clean_up()
-                change.take_back()
-                failed[change] = storage_failure(exc)
+            change.clean_up()
+            failed[change] = storage_failure(exc)
+    staged = [change for change in changes if change not in failed]
+    durable = [change for change in staged if change.durable]
+    if durable and sync is not None:
+        _sync_or_fail(durable, failed, sync)
+    for change in staged:
+        if change in failed:
+            continue
+        try:
+            change.put_in_place()
+        except OSError as exc:
+            change.clean_up()
+            failed[change] = storage_failure(exc)
+    durable = [change for change in durable if change not in failed]
+    if durable:
+        _sync_or_fail(durable, failed, sync)
+    return failed
+
+
+def _sync_or_fail(
+    changes: list[Change], failed: dict[Change, BaseException], sync: Callable[[], None] | None
+) -> None:
+    try:
+        if sync is None:
+            for folder in {folder for change in changes for folder in change.folders()}:
+                atomic_file.fsync_dir(folder)
+        else:
+            sync()
+    except OSError as exc:
+        for change in changes:
+            change.clean_up()
+            change.take_back()
+            failed[change] = storage_failure(exc)
+
+
+def undone(change: Change, exc: Exception) -> Exception:
+    """A change whose worker died: a run folder it may have published is taken back, so that
+    the caller's error is true (no run was created)."""
+    change.published = change.publish is not None and _holds(change.publish, change.files)
+    change.clean_up()
+    change.take_back()
+    return exc
+
+
+def _holds(folder: str, files: Mapping[str, bytes]) -> bool:
+    """Whether `folder` holds exactly these files' bytes (a run folder this change published,
+    not another writer's of the same id)."""
+    try:
+        for name, data in files.items():
+            with open(f"{folder}/{name}", "rb") as handle:
+                if handle.read() != data:
+                    return False
+    except OSError:
+        return False
+    return True
 
 
 def _close_quietly(fd: int) -> None:
