@@ -11,7 +11,8 @@ server side (its index, through /api/v1/service-info).  Figures:
   * throughput: runs from POST to terminal per second, next to Celery 5 on the machine's Redis
     running the same no-op work (its producer and a prefork worker), in interleaved rounds
     (`--rounds`, medians), since the machine's other load moves both sides;
-  * server CPU per run (utime + stime of the server process) and fsyncs per run (strace);
+  * server CPU per run (utime + stime of the server process and its disk workers) and fsyncs per
+    run (strace);
   * the whole machine's CPU per run and per Celery job (/proc/stat) over the same windows;
   * POST p50/p99 on one connection: idle, with 100 and with --history runs on disk (the ratio
     of the two in `--rounds` interleaved pairs of servers, medians), and while the default
@@ -197,17 +198,27 @@ def creation_floor_ms(root: Path, count: int = 200) -> tuple[float, float]:
     return statistics.median(times), times[int(len(times) * 0.99) - 1]
 
 
-def cpu_s(pid: int) -> float:
-    """CPU seconds of a server: its process and, with --workers, every process of its group."""
-    total = 0.0
+def group(pid: int) -> list[int]:
+    """A server's processes: itself, its disk workers and, with --workers, every process of its
+    group."""
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             if os.getpgid(int(entry.name)) == pid:
-                total += sum(cpu_split(int(entry.name)))
-        except (ProcessLookupError, FileNotFoundError):
+                found.append(int(entry.name))
+        except ProcessLookupError:
             continue
+    return found
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds of a server's processes (see `group`)."""
+    total = 0.0
+    for member in group(pid):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            total += sum(cpu_split(member))
     return total
 
 
@@ -265,7 +276,8 @@ def throughput(url: str, pid: int, seconds: float, script: Path) -> tuple[float,
 
 def fsyncs_per_run(url: str, pid: int, script: Path) -> float:
     tracer = subprocess.Popen(
-        ["strace", "-f", "-c", "-e", "trace=fsync,fdatasync,syncfs,sync_file_range", "-p", str(pid)],
+        ["strace", "-f", "-c", "-e", "trace=fsync,fdatasync,syncfs,sync_file_range"]
+        + [argument for member in group(pid) for argument in ("-p", str(member))],
         stderr=subprocess.PIPE,
         text=True,
     )
