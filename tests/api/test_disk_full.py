@@ -67,6 +67,8 @@ def test_a_full_disk_answers_507_creates_nothing_and_recovers(small_disk: Path, 
         created = client.post("/api/v1/runs", json=REQUEST)
         assert created.status_code == 202
         wait_for_status(client, created.json()["run_id"], "completed")
+        # By default a disk worker process did those writes, and told the full disk truly.
+        assert client.app.state.runs.store.writer.worker_pids()  # type: ignore[attr-defined]
 
 
 class IndexOnAFullDisk(RunStore):
