@@ -15,17 +15,6 @@ pytestmark = pytest.mark.skipif(DEFAULT_SYNC is None, reason="disk workers need 
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    (tmp_path / ".staging").mkdir()
-    return tmp_path
-
-
-@pytest.fixture
-def indexed() -> list[IndexRow]:
-    return []
-
-
-@pytest.fixture
 def writer(root: Path, indexed: list[IndexRow]) -> Iterator[StoreWriter]:
     writer = StoreWriter(str(root), indexed.extend, processes=1)
     yield writer

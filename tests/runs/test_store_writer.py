@@ -33,17 +33,6 @@ class Syncs:
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    (tmp_path / ".staging").mkdir()
-    return tmp_path
-
-
-@pytest.fixture
-def indexed() -> list[IndexRow]:
-    return []
-
-
-@pytest.fixture
 def syncs() -> Syncs:
     return Syncs()
 
