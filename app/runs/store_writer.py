@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from app import atomic_file
 from app.runs.errors import storage_failure
+from app.runs.regular_files import read_regular
 
 if TYPE_CHECKING:
     from app.runs.disk_worker import DiskWorker
@@ -483,13 +484,9 @@ def _holds(folder: str, files: Mapping[str, bytes]) -> bool:
     """Whether `folder` holds exactly these files' bytes (a run folder this change published,
     not another writer's of the same id)."""
     try:
-        for name, data in files.items():
-            with open(f"{folder}/{name}", "rb") as handle:
-                if handle.read() != data:
-                    return False
-    except OSError:
+        return all(read_regular(f"{folder}/{name}")[0] == data for name, data in files.items())
+    except OSError:  # missing, or not a regular file (never waited on)
         return False
-    return True
 
 
 def _close_quietly(fd: int) -> None:
